@@ -1,0 +1,92 @@
+"""Model registry: ``build_model(name, num_classes, pretrained=...)``.
+
+Every architecture that a method or a cost convention speaks about is registered here under one
+name. A builder receives ``num_classes`` and returns an ``nn.Module`` with float weights; pretrained
+weights are loaded afterwards by :mod:`common.models.pretrained`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+
+class UnknownModelError(ValueError):
+    """Raised for a model name that is not registered; the message lists the known names."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one architecture.
+
+    ``input_size`` is the spatial size the published figures use; ``torchvision_weights`` names the
+    torchvision weights enum entry (``"ResNet18_Weights.IMAGENET1K_V1"``) when torchvision publishes
+    weights for exactly this layout; ``weights_file`` is the file name expected in the weights
+    folder for layouts that torchvision does not publish.
+    """
+
+    name: str
+    builder: Callable[[int], nn.Module]
+    description: str
+    input_size: int = 224
+    default_classes: int = 1000
+    torchvision_weights: str | None = None
+    weights_file: str | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (names and aliases must be new)."""
+    for key in (spec.name, *spec.aliases):
+        if key in _REGISTRY or key in _ALIASES:
+            raise ValueError(f"model name {key!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    for alias in spec.aliases:
+        _ALIASES[alias] = spec.name
+    return spec
+
+
+def available_models() -> list[str]:
+    """Sorted canonical names of every registered model."""
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the spec of ``name`` (or of an alias); unknown names list the known ones."""
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    return _REGISTRY[key]
+
+
+def build_model(
+    name: str,
+    num_classes: int | None = None,
+    pretrained: bool | str | Path = False,
+    *,
+    online: bool | None = None,
+) -> nn.Module:
+    """Build a registered model.
+
+    ``pretrained`` is ``False`` (random init), a path to a local weights file (a state dict, or a
+    checkpoint dict holding one under ``state_dict``/``model``), or ``True`` to use the
+    architecture's published weights: a file already in the weights folder, else torchvision's
+    download when the machine is online. Offline, the error names the file and where to put it.
+    """
+    from common.models.pretrained import load_pretrained
+
+    spec = get_spec(name)
+    classes = spec.default_classes if num_classes is None else int(num_classes)
+    if classes < 1:
+        raise ValueError(f"num_classes must be positive, got {classes}")
+    model = spec.builder(classes)
+    if pretrained:
+        load_pretrained(model, spec, pretrained, num_classes=classes, online=online)
+    return model
