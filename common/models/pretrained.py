@@ -27,6 +27,8 @@ from common.models.registry import ModelSpec
 class PretrainedWeightsError(ValueError):
     """Pretrained weights could not be found or loaded; the message says what to do."""
 
+    user_error = True
+
 
 def weights_dir() -> Path:
     """Folder searched first for weight files (``$MPQ_WEIGHTS_DIR`` or ``~/.cache/mpq/weights``)."""

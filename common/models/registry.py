@@ -17,6 +17,8 @@ from torch import nn
 class UnknownModelError(ValueError):
     """Raised for a model name that is not registered; the message lists the known names."""
 
+    user_error = True
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -1,0 +1,248 @@
+"""The entry points every method calls: :func:`build_datasets` and :func:`build_loaders`.
+
+A data argument is one of
+
+* ``digits`` - the embedded handwritten digits (10 classes, fixed train/val split);
+* ``synthetic`` - random images and labels (``num_classes`` classes, default 10);
+* ``cifar10:<path>`` - CIFAR-10 from ``<path>``: the python pickles (``cifar-10-batches-py`` in or at
+  ``<path>``) or an ImageFolder tree with ``train/`` and ``val/``, ``validation/`` or ``test/``;
+* a folder: the CIFAR-10 pickles when it holds ``cifar-10-batches-py``, else an ImageFolder tree with
+  ``train/`` and ``val/`` (or HMQ's ``validation/``).
+
+The embedded names win over folders of the same name (write ``./digits`` for a folder). Nothing is
+ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .embedded import DigitsDataset, SyntheticDataset
+from .errors import DataError, show_path
+from .folders import VAL_ALIASES, CIFAR10Pickles, build_image_folder, has_cifar10_pickles
+from .subsets import subset_by_fraction
+from .transforms import build_transforms
+
+__all__ = ["EMBEDDED", "build_datasets", "build_loaders", "build_split", "set_loader_epoch"]
+
+#: The embedded data names.
+EMBEDDED: tuple[str, ...] = ("digits", "synthetic")
+
+_CIFAR_PREFIX = "cifar10:"
+_CIFAR_VAL_ALIASES = (*VAL_ALIASES, "test")
+
+
+def _classes_of(ds: Dataset) -> list[str]:
+    return list(getattr(ds, "classes", []))
+
+
+def build_split(
+    data: str | os.PathLike[str],
+    split: str,
+    transform: Callable[[Any], Any] | None,
+    *,
+    image_size: int = 32,
+    num_classes: int | None = None,
+    seed: int = 0,
+    synthetic_length: int | None = None,
+) -> Dataset:
+    """One split (``"train"`` or ``"val"``) of ``data`` with the given transform.
+
+    For methods that need a split with another transform than :func:`build_datasets` gives (HAQ's
+    search draws both its sets from ``train/``). ``image_size`` is the side at which ``digits`` and
+    ``synthetic`` images are made; ``num_classes`` and ``seed`` only matter for ``synthetic``
+    (val uses ``seed + 1``), ``synthetic_length`` defaults to 256 (train) / 64 (val).
+    """
+    if split not in ("train", "val"):
+        raise DataError(f"unknown split {split!r}; use train or val")
+    name = os.fspath(data)
+    if name == "digits":
+        return DigitsDataset(split, image_size=image_size, transform=transform)
+    if name == "synthetic":
+        length = synthetic_length if synthetic_length is not None else (256 if split == "train" else 64)
+        return SyntheticDataset(
+            length,
+            image_size=image_size,
+            num_classes=10 if num_classes is None else num_classes,
+            seed=seed if split == "train" else seed + 1,
+            transform=transform,
+        )
+    if name.startswith(_CIFAR_PREFIX):
+        path = name[len(_CIFAR_PREFIX) :]
+        if not path:
+            raise DataError("cifar10: needs a folder, e.g. cifar10:/data/cifar10")
+        if has_cifar10_pickles(path):
+            return CIFAR10Pickles(path, train=split == "train", transform=transform)
+        return build_image_folder(path, split, transform, aliases=_CIFAR_VAL_ALIASES)
+    if has_cifar10_pickles(name):
+        return CIFAR10Pickles(name, train=split == "train", transform=transform)
+    return build_image_folder(name, split, transform)
+
+
+def build_datasets(
+    data: str | os.PathLike[str],
+    *,
+    preset: str,
+    image_size: int,
+    num_classes: int | None = None,
+    resize_size: int | None = None,
+    train_fraction: float = 1.0,
+    seed: int | None = 0,
+    synthetic_sizes: tuple[int, int] = (256, 64),
+) -> tuple[Dataset, Dataset, int]:
+    """``(train_ds, val_ds, num_classes)`` for a data argument (see the module docstring).
+
+    ``preset`` and ``image_size`` (and ``resize_size``) choose the transforms, see
+    :func:`common.data.build_transforms`; ``digits`` and ``synthetic`` images are made at
+    ``image_size``. ``num_classes`` is the class count of ``synthetic`` (default 10); for other data
+    it may be given to check the data: it must be at least the number of classes found (a larger
+    value, e.g. a 1000-way head on ImageNet-100, is allowed) and is then returned instead of the
+    count found. ``train_fraction`` < 1 keeps a random subset of the training set
+    (:func:`subset_by_fraction` with ``seed``; ``seed=None`` is unseeded, like HAWQ without
+    ``--seed``). Train and val must have the same class folders.
+    """
+    train_tf = build_transforms(preset, True, image_size, resize_size=resize_size)
+    val_tf = build_transforms(preset, False, image_size, resize_size=resize_size)
+    base_seed = 0 if seed is None else int(seed)
+    train_ds = build_split(
+        data,
+        "train",
+        train_tf,
+        image_size=image_size,
+        num_classes=num_classes,
+        seed=base_seed,
+        synthetic_length=synthetic_sizes[0],
+    )
+    val_ds = build_split(
+        data,
+        "val",
+        val_tf,
+        image_size=image_size,
+        num_classes=num_classes,
+        seed=base_seed,
+        synthetic_length=synthetic_sizes[1],
+    )
+    train_classes, val_classes = _classes_of(train_ds), _classes_of(val_ds)
+    if train_classes != val_classes:
+        missing = sorted(set(train_classes) - set(val_classes))
+        extra = sorted(set(val_classes) - set(train_classes))
+        where = getattr(val_ds, "root", os.fspath(data))
+        detail = (
+            f"missing {missing[:3]}" if missing else f"extra {extra[:3]}" if extra else "in another order"
+        )
+        raise DataError(f"val classes differ from train classes ({detail}): {show_path(where)}")
+    found = len(train_classes)
+    if num_classes is not None and num_classes < found:
+        raise DataError(f"data has {found} classes but num_classes={num_classes}: {os.fspath(data)}")
+    if train_fraction != 1.0:
+        train_ds = subset_by_fraction(train_ds, train_fraction, seed)
+    return train_ds, val_ds, found if num_classes is None else int(num_classes)
+
+
+def _loader(
+    ds: Dataset,
+    batch_size: int,
+    workers: int,
+    *,
+    shuffle: bool,
+    sampler: DistributedSampler | None,
+    drop_last: bool,
+    pin_memory: bool,
+    generator: torch.Generator | None,
+) -> DataLoader:
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle if sampler is None else False,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        persistent_workers=workers > 0,
+        generator=generator,
+    )
+
+
+def build_loaders(
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    batch_size: int,
+    workers: int,
+    distributed: bool = False,
+    seed: int = 0,
+    *,
+    val_batch_size: int | None = None,
+    num_replicas: int | None = None,
+    rank: int | None = None,
+    distributed_val: bool = False,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+) -> tuple[DataLoader, DataLoader | None]:
+    """DataLoaders ``(train, val)``; ``val`` is None when ``val_ds`` is None.
+
+    Train is shuffled by a generator seeded with ``seed``, or, when ``distributed``, split by a
+    ``DistributedSampler(seed=seed)`` (call :func:`set_loader_epoch` every epoch). ``num_replicas`` and
+    ``rank`` default to the initialised process group; pass both to build the loaders without one.
+    Val is never shuffled; every rank sees the whole val set unless ``distributed_val`` (then a
+    non-shuffling DistributedSampler, which pads with repeated items). ``persistent_workers`` is on
+    only when ``workers > 0``; ``pin_memory`` defaults to whether CUDA is available.
+    """
+    if batch_size < 1 or workers < 0:
+        raise DataError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {workers}")
+    pin = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+    if (
+        distributed
+        and (num_replicas is None or rank is None)
+        and not (dist.is_available() and dist.is_initialized())
+    ):
+        raise RuntimeError(
+            "distributed loaders need an initialised process group or both num_replicas and rank"
+        )
+    train_sampler = (
+        DistributedSampler(
+            train_ds, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=drop_last
+        )
+        if distributed
+        else None
+    )
+    train_loader = _loader(
+        train_ds,
+        batch_size,
+        workers,
+        shuffle=True,
+        sampler=train_sampler,
+        drop_last=drop_last,
+        pin_memory=pin,
+        generator=None if distributed else torch.Generator().manual_seed(int(seed)),
+    )
+    if val_ds is None:
+        return train_loader, None
+    val_sampler = (
+        DistributedSampler(val_ds, num_replicas=num_replicas, rank=rank, shuffle=False)
+        if distributed and distributed_val
+        else None
+    )
+    val_loader = _loader(
+        val_ds,
+        val_batch_size or batch_size,
+        workers,
+        shuffle=False,
+        sampler=val_sampler,
+        drop_last=False,
+        pin_memory=pin,
+        generator=None,
+    )
+    return train_loader, val_loader
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Tell a DistributedSampler which epoch starts (so each epoch gets its own order); no-op otherwise."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DistributedSampler):
+        sampler.set_epoch(epoch)

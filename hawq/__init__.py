@@ -1,0 +1,1 @@
+"""hawq subproject (built by its own issue)."""

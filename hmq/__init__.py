@@ -1,0 +1,1 @@
+"""hmq subproject (built by its own issue)."""

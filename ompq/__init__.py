@@ -1,0 +1,1 @@
+"""ompq subproject (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""proqha subproject (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""Regenerates the published tables: ``python -m reproduce``."""
