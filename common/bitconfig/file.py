@@ -42,7 +42,18 @@ MAX_BITS = 32
 FLOAT_BITS = 32
 """Bit-width that means "not quantized" (float)."""
 
-_TOP_KEYS = ("format", "version", "arch", "num_classes", "input_size", "method", "source", "layers", "costs", "extra")
+_TOP_KEYS = (
+    "format",
+    "version",
+    "arch",
+    "num_classes",
+    "input_size",
+    "method",
+    "source",
+    "layers",
+    "costs",
+    "extra",
+)
 
 
 class BitConfigError(ValueError):
@@ -135,16 +146,22 @@ class BitConfig:
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise BitConfigError(f"bad 'version' {version!r}, expected {VERSION}")
         if version > VERSION:
-            raise BitConfigError(f"bit config version {version} is newer than this reader (version {VERSION})")
+            raise BitConfigError(
+                f"bit config version {version} is newer than this reader (version {VERSION})"
+            )
         unknown = [k for k in d if k not in _TOP_KEYS]
         if unknown:
-            raise BitConfigError(f"unknown top-level key(s) {name_list(unknown)}; allowed: {', '.join(_TOP_KEYS)}")
+            raise BitConfigError(
+                f"unknown top-level key(s) {name_list(unknown)}; allowed: {', '.join(_TOP_KEYS)}"
+            )
         arch = d.get("arch")
         if not isinstance(arch, str) or not arch:
             raise BitConfigError(f"'arch' must be a model name, got {arch!r}")
         layers = d.get("layers")
         if not isinstance(layers, Mapping):
-            raise BitConfigError(f"'layers' must be an object of layer name -> {{'w', 'a'}}, got {layers!r:.60}")
+            raise BitConfigError(
+                f"'layers' must be an object of layer name -> {{'w', 'a'}}, got {layers!r:.60}"
+            )
         for key in ("method", "source"):
             if not isinstance(d.get(key, ""), str):
                 raise BitConfigError(f"{key!r} must be a string, got {d[key]!r}")
@@ -191,7 +208,7 @@ def _resolve(arch: str, num_classes: int | None, input_size: Any) -> tuple[str, 
     return spec.name, classes, size
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _enumerate_cached(arch: str, num_classes: int, input_size: int | tuple[int, int]) -> tuple:
     import torch
 
@@ -207,7 +224,9 @@ def _enumerate_cached(arch: str, num_classes: int, input_size: int | tuple[int, 
         return tuple(enumerate_layers(build_model(arch, num_classes=num_classes), input_size))
 
 
-def arch_layers(arch: str, num_classes: int | None = None, input_size: int | tuple[int, int] | None = None) -> list:
+def arch_layers(
+    arch: str, num_classes: int | None = None, input_size: int | tuple[int, int] | None = None
+) -> list:
     """The :class:`common.layers.LayerInfo` list of a registered arch (cached per arch, classes and size).
 
     ``num_classes``/``input_size`` default to the arch's registered values. Unknown archs raise
@@ -242,7 +261,9 @@ def validate(cfg: BitConfig, layers: Sequence[Any] | None = None) -> None:
         _resolve(cfg.arch, cfg.num_classes, cfg.input_size)  # unknown arch / bad sizes are still errors
         expected = [x if isinstance(x, str) else x.name for x in layers]
     if not isinstance(cfg.layers, Mapping):
-        raise BitConfigError(f"'layers' must be a dict of layer name -> LayerBits, got {type(cfg.layers).__name__}")
+        raise BitConfigError(
+            f"'layers' must be a dict of layer name -> LayerBits, got {type(cfg.layers).__name__}"
+        )
     problems = []
     expected_set = set(expected)
     unknown = [n for n in cfg.layers if n not in expected_set]
@@ -282,7 +303,8 @@ def _dumps(cfg: BitConfig) -> str:
     for key, value in d.items():
         if key == "layers":
             rows = [
-                f"    {json.dumps(name)}: {json.dumps(entry, allow_nan=True)}" for name, entry in value.items()
+                f"    {json.dumps(name)}: {json.dumps(entry, allow_nan=True)}"
+                for name, entry in value.items()
             ]
             body = "{\n" + ",\n".join(rows) + "\n  }" if rows else "{}"
         else:
@@ -316,7 +338,10 @@ def write_bitconfig(cfg: BitConfig, path: str | os.PathLike) -> Path:
     Nothing is created when validation fails, and a failed write leaves no partial file. Returns the path.
     """
     validate(cfg)
-    text = _dumps(cfg)
+    try:
+        text = _dumps(cfg)
+    except (TypeError, ValueError) as e:
+        raise BitConfigError(_one_line(f"{path}: cannot write bit config as JSON: {e}")) from e
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -373,4 +398,3 @@ def uniform_bitconfig(
     )
     validate(cfg)
     return cfg
-

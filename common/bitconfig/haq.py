@@ -52,11 +52,13 @@ def from_haq(
         raise BitConfigError("HAQ strategy mixes ints (K-means) and [w, a] pairs (linear)")
     linear = bool(strategy) and all(pairs)
     layers = {}
-    for i, (name, entry) in enumerate(zip(names, strategy)):
+    for i, (name, entry) in enumerate(zip(names, strategy, strict=True)):
         if linear:
             if len(entry) != 2:
                 raise BitConfigError(f"HAQ strategy entry {i} ({name}): expected [w, a], got {entry!r}")
-            layers[name] = LayerBits(w=_bits(entry[0], f"entry {i} ({name})"), a=_bits(entry[1], f"entry {i} ({name})"))
+            layers[name] = LayerBits(
+                w=_bits(entry[0], f"entry {i} ({name})"), a=_bits(entry[1], f"entry {i} ({name})")
+            )
         else:
             layers[name] = LayerBits(w=_bits(entry, f"entry {i} ({name})"), a=FLOAT_BITS)
     from common.models import get_spec
