@@ -14,6 +14,7 @@ Every method's search, every cost figure and every bit-config file speak in thes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -158,14 +159,36 @@ def enumerate_layers(
 
 
 def enumerate_arch(
-    name: str, input_size: int | None = None, num_classes: int | None = None
+    name: str, input_size: int | tuple[int, int] | None = None, num_classes: int | None = None
 ) -> list[LayerInfo]:
-    """Layers of a registered architecture at its published input size (or ``input_size``)."""
-    from common.models import build_model, get_spec
+    """Layers of a registered architecture at its published input size (or ``input_size``).
+
+    Cached per (arch, input size, classes). The model is built on the meta device, so no weights are
+    initialised (ResNet-101 would take seconds otherwise); a model whose forward cannot run on meta
+    tensors is built for real.
+    """
+    from common.models import get_spec
 
     spec = get_spec(name)
-    model = build_model(name, num_classes=num_classes)
-    return enumerate_layers(model, input_size or spec.input_size)
+    size = spec.input_size if input_size is None else input_size
+    if isinstance(size, list):
+        size = tuple(size)
+    classes = spec.default_classes if num_classes is None else num_classes
+    return list(_enumerate_cached(spec.name, size, classes))
+
+
+@functools.cache
+def _enumerate_cached(
+    arch: str, input_size: int | tuple[int, int], num_classes: int
+) -> tuple[LayerInfo, ...]:
+    from common.models import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, num_classes=num_classes)
+        return tuple(enumerate_layers(model, input_size))
+    except (RuntimeError, NotImplementedError):
+        return tuple(enumerate_layers(build_model(arch, num_classes=num_classes), input_size))
 
 
 def layer_names(layers: list[LayerInfo]) -> list[str]:

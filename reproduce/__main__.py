@@ -45,8 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only in (None, "baseline"):
         from reproduce import baseline_digits
 
-        result = baseline_digits.main(["--epochs", str(args.baseline_epochs), "--out", str(args.out / "baseline_digits")])
-        print(f"float baseline {result['arch']} on digits: top-1 {result['val_acc1']:.2f}% after {result['epochs']} epochs")
+        result = baseline_digits.main(
+            ["--epochs", str(args.baseline_epochs), "--out", str(args.out / "baseline_digits")]
+        )
+        print(
+            f"float baseline {result['arch']} on digits: top-1 {result['val_acc1']:.2f}% after {result['epochs']} epochs"
+        )
     return status
 
 

@@ -39,7 +39,9 @@ from common.runtime import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reproduce.baseline_digits", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m reproduce.baseline_digits", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--data", default="digits", help="digits, synthetic or a dataset folder")
     p.add_argument("--arch", default="tiny_resnet", help="registered model name")
     p.add_argument("--image-size", type=int, default=32)
@@ -79,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         train_ds, val_ds, args.batch_size, args.workers, distributed=dist.distributed, seed=args.seed
     )
     model = wrap_ddp(build_model(args.arch, num_classes=classes), device, dist)
-    optimizer = torch.optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * len(train_loader))
     start_epoch, best = 0, 0.0
     resume = find_resume(args.resume) if args.resume else None
@@ -90,7 +94,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"], state["best_acc1"]
     logger = RunLogger(args.out, args)
-    logger.info("training %s on %s (%d classes) for %d epochs on %s", args.arch, args.data, classes, args.epochs, device)
+    logger.info(
+        "training %s on %s (%d classes) for %d epochs on %s",
+        args.arch,
+        args.data,
+        classes,
+        args.epochs,
+        device,
+    )
     criterion = nn.CrossEntropyLoss()
     started = time.perf_counter()
     for epoch in range(start_epoch, args.epochs):
@@ -110,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         best = max(best, acc1)
         row = {"epoch": epoch + 1, "train_loss": float(loss_m.avg), "val_loss": val_loss, "val_acc1": acc1}
         logger.log_epoch(row, step=epoch + 1)
-        logger.info("epoch %d: train loss %.4f, val loss %.4f, val top-1 %.2f%%", epoch + 1, *list(row.values())[1:])
+        logger.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val top-1 %.2f%%", epoch + 1, *list(row.values())[1:]
+        )
         if dist.is_main:
             state = {
                 "epoch": epoch + 1,

@@ -24,14 +24,14 @@ def _uniform(paper: str, item: str, arch: str, bits: tuple[int, int], conv: str,
 
 
 def _config(paper: str, item: str, cfg, path: Path, conv: str, metric: str, published: float, digits: int,
-            bound: float | None = None, reason: str = "") -> Figure:  # fmt: skip
+            bound: float | None = None, reason: str = "", rounding: str = "half_up") -> Figure:  # fmt: skip
     from common.bitconfig import write_bitconfig
 
     write_bitconfig(cfg, path)
     command = f"python -m common.cost --bit-config {path} --convention {conv}"
     return Figure(
         paper, item, metric, published, digits, command,
-        lambda: evaluate_bitconfig(cfg, conv).totals[metric], bound, reason,
+        lambda: evaluate_bitconfig(cfg, conv).totals[metric], bound, reason, rounding,
     )  # fmt: skip
 
 
@@ -76,8 +76,12 @@ def hawq_figures(config_dir: Path) -> list[Figure]:
             cfg = from_hawq(bit_config_dict[key], hawq_arch, source=f"HAWQ-V3 bit_config.py: {key}")
             path = config_dir / f"hawq_{hawq_arch}_{scheme}.json"
             item = f"{arch_names[hawq_arch]} {scheme}"
-            figs.append(_config("HAWQ-V3", item, cfg, path, "hawq", "size_MB", size, 1, 0.45, HAWQ_MIXED_REASON))
-            figs.append(_config("HAWQ-V3", item, cfg, path, "hawq", "GBOPs", gbops, 0, 4.5, HAWQ_MIXED_REASON))
+            figs.append(
+                _config("HAWQ-V3", item, cfg, path, "hawq", "size_MB", size, 1, 0.45, HAWQ_MIXED_REASON)
+            )
+            figs.append(
+                _config("HAWQ-V3", item, cfg, path, "hawq", "GBOPs", gbops, 0, 4.5, HAWQ_MIXED_REASON)
+            )
     return figs
 
 
@@ -101,7 +105,8 @@ def ompq_figures(config_dir: Path) -> list[Figure]:
         if name in published:
             size, gbops = published[name]
             figs.append(_config("OMPQ", name, cfg, path, "ompq", "size_Mb", size, 1))
-            figs.append(_config("OMPQ", name, cfg, path, "ompq", "GBOPs", gbops, 0))
+            # the README prints BOPs truncated to an integer: 97.51 -> 97, 226.16 -> 226
+            figs.append(_config("OMPQ", name, cfg, path, "ompq", "GBOPs", gbops, 0, rounding="floor"))
         else:  # PTQ lists are named after their size in Mb
             size = float(name.rsplit("_", 1)[1].removesuffix("Mb"))
             figs.append(_config("OMPQ", name, cfg, path, "ompq", "size_Mb", size, 1))
@@ -122,7 +127,11 @@ def haq_figures(config_dir: Path) -> list[Figure]:
     for item, strategy, arch, conv, metric, value in cases:
         cfg = from_haq([list(s) if isinstance(s, tuple) else s for s in strategy], arch)
         cfg.source = f"HAQ README: {item}"
-        path = config_dir / f"haq_{arch}_{conv}.json" if "finetune" not in item else config_dir / "haq_resnet50_finetune_py.json"
+        path = (
+            config_dir / f"haq_{arch}_{conv}.json"
+            if "finetune" not in item
+            else config_dir / "haq_resnet50_finetune_py.json"
+        )
         figs.append(_config("HAQ", item, cfg, path, conv, metric, value, 7))
     return figs
 
@@ -137,7 +146,12 @@ def proqha_figures() -> list[Figure]:
 
 def hmq_figures() -> list[Figure]:
     """HMQ quantized-weight counts per network and the uniform-4-bit weight compression rate."""
-    counts = {"mobilenet_v1": 4_209_088, "mobilenet_v2": 3_469_760, "resnet50": 23_454_912, "efficientnet_b0": 5_236_192}
+    counts = {
+        "mobilenet_v1": 4_209_088,
+        "mobilenet_v2": 3_469_760,
+        "resnet50": 23_454_912,
+        "efficientnet_b0": 5_236_192,
+    }
     figs = []
     for arch, count in counts.items():
         figs.append(_uniform("HMQ", arch, arch, (8, 8), "hmq", "quantized_weights", count, 0))

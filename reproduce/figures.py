@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -38,10 +39,16 @@ class Figure:
     compute: Callable[[], float]
     deviation_bound: float | None = None
     reason: str = ""
+    #: how the paper prints the number: "half_up" rounding, or "floor" (truncation)
+    rounding: str = "half_up"
 
     def evaluate(self) -> dict:
         ours = float(self.compute())
-        shown = round_half_up(ours, self.digits)
+        if self.rounding == "floor":
+            scale = 10**self.digits
+            shown = math.floor(ours * scale) / scale
+        else:
+            shown = round_half_up(ours, self.digits)
         if shown == self.published:
             status = EXACT
         elif self.deviation_bound is not None and abs(ours - self.published) <= self.deviation_bound:
@@ -57,6 +64,7 @@ class Figure:
             "ours_rounded": shown,
             "difference": ours - self.published,
             "status": status,
+            "rounding": self.rounding,
             "reason": self.reason,
             "command": self.command,
         }

@@ -26,7 +26,6 @@ layers (or the file).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import tempfile
@@ -58,6 +57,8 @@ _TOP_KEYS = (
 
 class BitConfigError(ValueError):
     """Any problem with a bit config; the message is one line and names the offending layers or file."""
+
+    user_error = True
 
 
 def name_list(names: Iterable[str], limit: int = 5) -> str:
@@ -208,22 +209,6 @@ def _resolve(arch: str, num_classes: int | None, input_size: Any) -> tuple[str, 
     return spec.name, classes, size
 
 
-@functools.cache
-def _enumerate_cached(arch: str, num_classes: int, input_size: int | tuple[int, int]) -> tuple:
-    import torch
-
-    from common.layers import enumerate_layers
-    from common.models import build_model
-
-    try:
-        # Shapes only: building on the meta device skips weight initialisation (ResNet-101 takes seconds otherwise).
-        with torch.device("meta"):
-            model = build_model(arch, num_classes=num_classes)
-        return tuple(enumerate_layers(model, input_size))
-    except Exception:  # a model whose forward does not run on meta tensors: build it for real
-        return tuple(enumerate_layers(build_model(arch, num_classes=num_classes), input_size))
-
-
 def arch_layers(
     arch: str, num_classes: int | None = None, input_size: int | tuple[int, int] | None = None
 ) -> list:
@@ -232,7 +217,10 @@ def arch_layers(
     ``num_classes``/``input_size`` default to the arch's registered values. Unknown archs raise
     :class:`BitConfigError` listing the known ones.
     """
-    return list(_enumerate_cached(*_resolve(arch, num_classes, input_size)))
+    from common.layers import enumerate_arch
+
+    name, classes, size = _resolve(arch, num_classes, input_size)
+    return enumerate_arch(name, size, classes)
 
 
 def arch_layer_names(

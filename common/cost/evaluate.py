@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from common.cost.convention import CostError, CostReport, get_convention
-from common.layers import LayerInfo, enumerate_layers
-from common.models import build_model, get_spec
-
-
-@lru_cache(maxsize=32)
-def _layers(arch: str, input_size: int, num_classes: int | None) -> tuple[LayerInfo, ...]:
-    return tuple(enumerate_layers(build_model(arch, num_classes=num_classes), input_size))
+from common.layers import LayerInfo, enumerate_arch
+from common.models import get_spec
 
 
 def arch_layers(arch: str, input_size: int | None = None, num_classes: int | None = None) -> list[LayerInfo]:
-    """Enumerated layers of ``arch`` (cached per arch, input size and class count)."""
-    size = input_size or get_spec(arch).input_size
-    return list(_layers(arch, size, num_classes))
+    """Enumerated layers of ``arch`` (cached by :func:`common.layers.enumerate_arch`)."""
+    return enumerate_arch(arch, input_size, num_classes)
 
 
 def evaluate_cost(

@@ -14,6 +14,8 @@ class DataError(ValueError):
     worker, which prepends a traceback) on stderr and exit with status 2.
     """
 
+    user_error = True
+
     def __init__(self, message: str) -> None:
         text = str(message)
         if not _is_worker_message(text):
