@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce lint bench clean
+.PHONY: setup test reproduce lint clean
 
 setup: $(STAMP)
 
@@ -23,9 +23,6 @@ reproduce: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-
-bench: $(STAMP)
-	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache runs
