@@ -1,0 +1,409 @@
+"""HAWQ-V3 quantized modules: ``QuantAct``, ``QuantLinear``, ``QuantConv2d`` (spec ``hawq.md`` §3.2, §3.4).
+
+Numerics follow the original ``utils/quantization_utils/quant_modules.py`` (checked against
+``tests/golden/hawq/quant_modules.npz``). Differences, all deliberate:
+
+* Range buffers keep shape ``[1]`` also with ``act_range_momentum=-1`` (quirk 6, fixed): the original turns them
+  into 0-d tensors, which breaks reloading a state_dict. Values are identical.
+* The range update is branch-free (``torch.where``) so it never synchronises with the host.
+* The InceptionV3 multi-branch requantization (list of previous scales) returns a new tensor built with
+  ``torch.cat`` instead of writing into the caller's input in place; the values are identical.
+* A conv/linear without bias is supported (quirk 5, fixed); the original crashes for a bias-free FC.
+* ``QuantConv2d`` with ``per_channel=False`` and ``weight_percentile > 0`` uses the per-channel percentile
+  rule over the flattened weight; the original crashes there.
+* The original's ``full_precision_flag`` (broken in QuantLinear, quirk 5) is not offered.
+
+All modules return ``(tensor, scale)`` pairs like the original, except ``QuantLinear`` (output only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .quant_utils import (
+    AsymmetricQuantFunction,
+    SymmetricQuantFunction,
+    asymmetric_linear_quantization_params,
+    fixedpoint_fn,
+    get_percentile_min_max,
+    ste_round,
+    symmetric_linear_quantization_params,
+)
+
+__all__ = ["QuantAct", "QuantConv2d", "QuantLinear"]
+
+
+class QuantAct(nn.Module):
+    """Activation quantizer and integer-only requantizer (§3.2).
+
+    Range tracking (while ``running_stat``): batch ``(min, max)`` — or, with ``act_percentile = p > 0``, the
+    ``(100 − p, p)`` percentiles (symmetric) or ``(0, p)`` (asymmetric) — then
+
+    * first call (``x_min == x_max``): ``x_min, x_max ← batch``;
+    * ``act_range_momentum = −1``: ``x_min ← min(x_min, batch_min)``, ``x_max ← max(x_max, batch_max)``;
+    * else EMA: ``x ← m · x + (1 − m) · batch``.
+
+    The scale ``s_a`` is recomputed from the buffers on every call: symmetric (§3.1) for
+    ``quant_mode='symmetric'``, ``(x_max − x_min) / (2^b − 1)`` for ``'asymmetric'``. Output ``(q · s_a, s_a)``:
+
+    * no previous scale, or ``fixed_point_quantization``: ``q = Quant(x, s_a)`` (STE);
+    * previous scales ``(s_in, s_w)``: ``q = fixedpoint_fn`` case 0 (§3.3);
+    * plus ``identity`` with ``(s_id, s_wid)``: case 1 (residual, unclamped);
+    * a list of previous scales (InceptionV3 concat): each channel slice requantized by case 0 with its own
+      scale and weight scale 1.
+
+    ``x`` may also be a tuple ``(x, s_in)`` or ``(x, [s_1, …], [c_1, …])`` as produced by the previous module.
+    """
+
+    x_min: Tensor
+    x_max: Tensor
+    act_scaling_factor: Tensor
+    pre_weight_scaling_factor: Tensor
+    identity_weight_scaling_factor: Tensor
+
+    def __init__(
+        self,
+        activation_bit: int = 4,
+        act_range_momentum: float = 0.95,
+        running_stat: bool = True,
+        quant_mode: str = "symmetric",
+        fix_flag: bool = False,
+        act_percentile: float = 0,
+        fixed_point_quantization: bool = False,
+    ) -> None:
+        super().__init__()
+        if quant_mode not in ("symmetric", "asymmetric"):
+            raise ValueError(f"unknown quant_mode {quant_mode!r}")
+        self.activation_bit = activation_bit
+        self.act_range_momentum = act_range_momentum
+        self.running_stat = running_stat
+        self.quant_mode = quant_mode
+        self.fix_flag = fix_flag
+        self.act_percentile = act_percentile
+        self.fixed_point_quantization = fixed_point_quantization
+        self.register_buffer("x_min", torch.zeros(1))
+        self.register_buffer("x_max", torch.zeros(1))
+        self.register_buffer("act_scaling_factor", torch.zeros(1))
+        self.register_buffer("pre_weight_scaling_factor", torch.ones(1))
+        self.register_buffer("identity_weight_scaling_factor", torch.ones(1))
+
+    def extra_repr(self) -> str:
+        return (
+            f"activation_bit={self.activation_bit}, quant_mode={self.quant_mode}, "
+            f"act_range_momentum={self.act_range_momentum}, act_percentile={self.act_percentile}, "
+            f"running_stat={self.running_stat}, fixed_point_quantization={self.fixed_point_quantization}"
+        )
+
+    def fix(self) -> None:
+        """Freeze the range (validation / export)."""
+        self.running_stat = False
+
+    def unfix(self) -> None:
+        """Resume range tracking."""
+        self.running_stat = True
+
+    def _batch_range(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        flat = x.detach().reshape(-1)
+        if self.act_percentile == 0:
+            return flat.min(), flat.max()
+        lower = 100 - self.act_percentile if self.quant_mode == "symmetric" else 0
+        lo, hi = get_percentile_min_max(flat, lower, self.act_percentile, output_tensor=True)
+        return lo, hi  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def _update_range(self, x: Tensor) -> None:
+        batch_min, batch_max = self._batch_range(x)
+        batch_min = batch_min.to(self.x_min.dtype)
+        batch_max = batch_max.to(self.x_max.dtype)
+        first = self.x_min == self.x_max
+        m = self.act_range_momentum
+        if m == -1:
+            new_min = torch.minimum(self.x_min, batch_min)
+            new_max = torch.maximum(self.x_max, batch_max)
+        else:
+            new_min = self.x_min * m + batch_min * (1 - m)
+            new_max = self.x_max * m + batch_max * (1 - m)
+        # first call: the original adds the batch value to the zero buffers, which is exactly the batch value
+        self.x_min.copy_(torch.where(first, self.x_min + batch_min, new_min))
+        self.x_max.copy_(torch.where(first, self.x_max + batch_max, new_max))
+
+    def _quantizer(self) -> type[SymmetricQuantFunction] | type[AsymmetricQuantFunction]:
+        return SymmetricQuantFunction if self.quant_mode == "symmetric" else AsymmetricQuantFunction
+
+    def forward(
+        self,
+        x: Tensor | tuple,
+        pre_act_scaling_factor: Tensor | list[Tensor] | None = None,
+        pre_weight_scaling_factor: Tensor | None = None,
+        identity: Tensor | None = None,
+        identity_scaling_factor: Tensor | None = None,
+        identity_weight_scaling_factor: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        channel_num: list[int] | None = None
+        if isinstance(x, tuple):
+            if len(x) == 3:
+                channel_num = list(x[2])
+            pre_act_scaling_factor = x[1]
+            x = x[0]
+
+        if self.running_stat:
+            self._update_range(x)
+
+        with torch.no_grad():
+            if self.quant_mode == "symmetric":
+                scale = symmetric_linear_quantization_params(
+                    self.activation_bit, self.x_min, self.x_max, False
+                )
+            else:
+                scale, _ = asymmetric_linear_quantization_params(
+                    self.activation_bit, self.x_min, self.x_max, integral_zero_point=True
+                )
+        # a fresh tensor every call, so a scale saved for backward is never modified in place
+        self.act_scaling_factor = scale
+
+        if pre_act_scaling_factor is None or self.fixed_point_quantization:
+            q = self._quantizer().apply(x, self.activation_bit, scale)
+        elif isinstance(pre_act_scaling_factor, (list, tuple)):
+            if channel_num is None or len(channel_num) != len(pre_act_scaling_factor):
+                raise ValueError("a list of previous scales needs the matching list of branch channel counts")
+            parts = []
+            for chunk, s_branch in zip(
+                torch.split(x, channel_num, dim=1), pre_act_scaling_factor, strict=True
+            ):
+                parts.append(
+                    fixedpoint_fn.apply(
+                        chunk,
+                        self.activation_bit,
+                        self.quant_mode,
+                        scale,
+                        0,
+                        s_branch,
+                        s_branch / s_branch,
+                    )
+                )
+            q = torch.cat(parts, dim=1)
+        else:
+            s_w = (
+                self.pre_weight_scaling_factor
+                if pre_weight_scaling_factor is None
+                else pre_weight_scaling_factor
+            )
+            if identity is None:
+                q = fixedpoint_fn.apply(
+                    x, self.activation_bit, self.quant_mode, scale, 0, pre_act_scaling_factor, s_w
+                )
+            else:
+                s_wid = (
+                    self.identity_weight_scaling_factor
+                    if identity_weight_scaling_factor is None
+                    else identity_weight_scaling_factor
+                )
+                q = fixedpoint_fn.apply(
+                    x,
+                    self.activation_bit,
+                    self.quant_mode,
+                    scale,
+                    1,
+                    pre_act_scaling_factor,
+                    s_w,
+                    identity,
+                    identity_scaling_factor,
+                    s_wid,
+                )
+        return q * scale.view(-1), scale
+
+
+def _weight_range(w: Tensor, per_channel: bool, percentile: float) -> tuple[Tensor, Tensor]:
+    """Per-output-channel (rows of ``w`` reshaped to ``(C_out, −1)``) or per-tensor weight range (§3.1).
+
+    With ``percentile = p > 0``: k-th values with ``k_low = ceil(L · (100 − p) / 100)`` and
+    ``k_high = ceil(L · p / 100)`` along each row (the flattened weight when per-tensor).
+    """
+    w = w.detach()
+    rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
+    if percentile == 0:
+        lo, hi = rows.min(dim=1).values, rows.max(dim=1).values
+    else:
+        length = rows.shape[1]
+        k_low = math.ceil(length * (100 - percentile) * 0.01)
+        k_high = math.ceil(length * percentile * 0.01)
+        lo = torch.kthvalue(rows, k=k_low, dim=1).values
+        hi = torch.kthvalue(rows, k=k_high, dim=1).values
+    if not per_channel:
+        lo, hi = lo.reshape(()), hi.reshape(())
+    return lo, hi
+
+
+class QuantLinear(nn.Module):
+    """Fully connected layer with integer weights and int32 bias (§3.4).
+
+    ``s_w`` = symmetric scale of each output row (``per_channel``) or of the whole weight (shape ``[1]``);
+    ``w_int = SymQuant(W, b_w, s_w)``; ``s_b = s_w · s_in``; ``b_int = SymQuant(bias, bias_bit, s_b)``;
+    output ``= STE-round(linear(x / s_in, w_int, b_int)) · s_b``. Returns the output only.
+    Build with ``QuantLinear(...)`` then ``set_param(nn.Linear)``.
+    """
+
+    weight_integer: Tensor
+    bias_integer: Tensor | None
+    fc_scaling_factor: Tensor
+
+    def __init__(
+        self,
+        weight_bit: int = 4,
+        bias_bit: int | None = None,
+        per_channel: bool = False,
+        fix_flag: bool = False,
+        quant_mode: str = "symmetric",
+    ) -> None:
+        super().__init__()
+        if quant_mode != "symmetric":
+            raise ValueError("QuantLinear supports only symmetric weight quantization")
+        self.weight_bit = weight_bit
+        self.bias_bit = bias_bit
+        self.per_channel = per_channel
+        self.fix_flag = fix_flag
+        self.quant_mode = quant_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, weight_bit={self.weight_bit}, "
+            f"bias_bit={self.bias_bit}, per_channel={self.per_channel}"
+        )
+
+    def set_param(self, linear: nn.Linear) -> None:
+        """Take the float weight and bias of ``linear`` (copied)."""
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.weight = nn.Parameter(linear.weight.detach().clone())
+        self.register_buffer("fc_scaling_factor", torch.zeros(self.out_features))
+        self.register_buffer("weight_integer", torch.zeros_like(self.weight))
+        if linear.bias is not None:
+            self.bias: nn.Parameter | None = nn.Parameter(linear.bias.detach().clone())
+            self.register_buffer("bias_integer", torch.zeros_like(self.bias))
+        else:
+            self.bias = None
+            self.bias_integer = None
+
+    def fix(self) -> None:
+        self.fix_flag = True
+
+    def unfix(self) -> None:
+        self.fix_flag = False
+
+    def forward(self, x: Tensor | tuple, prev_act_scaling_factor: Tensor | None = None) -> Tensor:
+        if isinstance(x, tuple):
+            prev_act_scaling_factor = x[1]
+            x = x[0]
+        if prev_act_scaling_factor is None:
+            raise ValueError("QuantLinear needs the previous activation scaling factor")
+        lo, hi = _weight_range(self.weight, self.per_channel, 0)
+        if not self.per_channel:
+            lo, hi = lo.reshape(1), hi.reshape(1)
+        s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
+        self.fc_scaling_factor = s_w
+        w_int = SymmetricQuantFunction.apply(self.weight, self.weight_bit, s_w)
+        self.weight_integer = w_int.detach()
+        s_b = s_w * prev_act_scaling_factor
+        b_int = None
+        if self.bias is not None:
+            if self.bias_bit is None:
+                raise ValueError("QuantLinear with a bias needs bias_bit")
+            b_int = SymmetricQuantFunction.apply(self.bias, self.bias_bit, s_b)
+            self.bias_integer = b_int.detach()
+        x_int = x / prev_act_scaling_factor.view(1, -1)
+        return ste_round(F.linear(x_int, w_int, b_int)) * s_b.view(1, -1)
+
+
+class QuantConv2d(nn.Module):
+    """Conv2d with integer weights and int32 bias, without BN (§3.4).
+
+    ``s_w`` per output channel (``per_channel``; optionally by ``weight_percentile``) or per tensor (0-d);
+    ``w_int = SymQuant(W, b_w, s_w)``; ``s_b = s_w · s_in``; ``b_int = SymQuant(bias, bias_bit, s_b)``;
+    output ``= conv(x / s_in, w_int, b_int) · s_b`` — ``x / s_in`` is not re-rounded (quirk 21).
+    Returns ``(output, s_w)``. Build with ``QuantConv2d(...)`` then ``set_param(nn.Conv2d)``.
+    """
+
+    weight_integer: Tensor
+    bias_integer: Tensor | None
+    conv_scaling_factor: Tensor
+
+    def __init__(
+        self,
+        weight_bit: int = 4,
+        bias_bit: int | None = None,
+        per_channel: bool = False,
+        fix_flag: bool = False,
+        weight_percentile: float = 0,
+        quant_mode: str = "symmetric",
+    ) -> None:
+        super().__init__()
+        if quant_mode != "symmetric":
+            raise ValueError("QuantConv2d supports only symmetric weight quantization")
+        self.weight_bit = weight_bit
+        self.bias_bit = bias_bit
+        self.per_channel = per_channel
+        self.fix_flag = fix_flag
+        self.weight_percentile = weight_percentile
+        self.quant_mode = quant_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"weight_bit={self.weight_bit}, bias_bit={self.bias_bit}, per_channel={self.per_channel}, "
+            f"weight_percentile={self.weight_percentile}"
+        )
+
+    def set_param(self, conv: nn.Conv2d) -> None:
+        """Take the geometry, float weight and bias of ``conv`` (copied)."""
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("QuantConv2d supports only numeric zero padding")
+        self.in_channels = conv.in_channels
+        self.out_channels = conv.out_channels
+        self.kernel_size = conv.kernel_size
+        self.stride = conv.stride
+        self.padding = conv.padding
+        self.dilation = conv.dilation
+        self.groups = conv.groups
+        self.weight = nn.Parameter(conv.weight.detach().clone())
+        self.register_buffer("conv_scaling_factor", torch.zeros(self.out_channels))
+        self.register_buffer("weight_integer", torch.zeros_like(self.weight))
+        if conv.bias is not None:
+            self.bias: nn.Parameter | None = nn.Parameter(conv.bias.detach().clone())
+            self.register_buffer("bias_integer", torch.zeros_like(self.bias))
+        else:
+            self.bias = None
+            self.bias_integer = None
+
+    def fix(self) -> None:
+        self.fix_flag = True
+
+    def unfix(self) -> None:
+        self.fix_flag = False
+
+    def forward(
+        self, x: Tensor | tuple, pre_act_scaling_factor: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if isinstance(x, tuple):
+            pre_act_scaling_factor = x[1]
+            x = x[0]
+        if pre_act_scaling_factor is None:
+            raise ValueError("QuantConv2d needs the previous activation scaling factor")
+        lo, hi = _weight_range(self.weight, self.per_channel, self.weight_percentile)
+        s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
+        self.conv_scaling_factor = s_w
+        w_int = SymmetricQuantFunction.apply(self.weight, self.weight_bit, s_w)
+        self.weight_integer = w_int.detach()
+        s_b = s_w * pre_act_scaling_factor
+        b_int = None
+        if self.bias is not None:
+            if self.bias_bit is None:
+                raise ValueError("QuantConv2d with a bias needs bias_bit")
+            b_int = SymmetricQuantFunction.apply(self.bias, self.bias_bit, s_b)
+            self.bias_integer = b_int.detach()
+        x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
+        out = F.conv2d(x_int, w_int, b_int, self.stride, self.padding, self.dilation, self.groups)
+        return out * s_b.view(1, -1, 1, 1), s_w
