@@ -1,4 +1,5 @@
-"""HAWQ-V3 quantized modules: ``QuantAct``, ``QuantLinear``, ``QuantConv2d`` (spec ``hawq.md`` §3.2, §3.4).
+"""HAWQ-V3 quantized modules: ``QuantAct``, ``QuantLinear``, ``QuantConv2d``, ``QuantBnConv2d``,
+``QuantAveragePool2d`` (spec ``hawq.md`` §3.2, §3.4).
 
 Numerics follow the original ``utils/quantization_utils/quant_modules.py`` (checked against
 ``tests/golden/hawq/quant_modules.npz``). Differences, all deliberate:
@@ -12,12 +13,15 @@ Numerics follow the original ``utils/quantization_utils/quant_modules.py`` (chec
 * ``QuantConv2d`` with ``per_channel=False`` and ``weight_percentile > 0`` uses the per-channel percentile
   rule over the flattened weight; the original crashes there.
 * The original's ``full_precision_flag`` (broken in QuantLinear, quirk 5) is not offered.
+* ``QuantBnConv2d`` in unfolded training mode works with ``per_channel=False`` (quirk 5, fixed; the original
+  crashes); its running-stat update is done without gradient (the original keeps no gradient either).
 
 All modules return ``(tensor, scale)`` pairs like the original, except ``QuantLinear`` (output only).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -32,9 +36,10 @@ from .quant_utils import (
     get_percentile_min_max,
     ste_round,
     symmetric_linear_quantization_params,
+    transfer_float_averaging_to_int_averaging,
 )
 
-__all__ = ["QuantAct", "QuantConv2d", "QuantLinear"]
+__all__ = ["QuantAct", "QuantAveragePool2d", "QuantBnConv2d", "QuantConv2d", "QuantLinear"]
 
 
 class QuantAct(nn.Module):
@@ -407,3 +412,195 @@ class QuantConv2d(nn.Module):
         x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
         out = F.conv2d(x_int, w_int, b_int, self.stride, self.padding, self.dilation, self.groups)
         return out * s_b.view(1, -1, 1, 1), s_w
+
+
+class QuantBnConv2d(nn.Module):
+    """Conv2d followed by BatchNorm, quantized with BN folding (§3.4, quirks 5, 7, 8).
+
+    Build with ``QuantBnConv2d(...)`` then ``set_param(conv, bn)``; both are copied (``self.conv``, ``self.bn``,
+    so state_dict keys match the original) and ``bn.momentum`` is set to 0.99 on the copy.
+
+    *Folded mode* (``fix_BN=True``), with running statistics ``μ, σ² `` and ``γ, β``:
+
+    * ``γ' = γ / sqrt(σ² + eps)``, ``W_f = W · γ'[c]``, ``b_f = (b_conv or 0 − μ) · γ' + β``;
+    * ``s_w`` = symmetric scale of ``W_f`` per output channel (optionally by ``weight_percentile``) or per tensor;
+    * ``w_int = SymQuant(W_f, b_w, s_w)``, ``b_int = SymQuant(b_f, bias_bit, s_w · s_in)``;
+    * output ``= conv(x / s_in, w_int, b_int) · (s_w · s_in)`` (``x / s_in`` not re-rounded, quirk 21);
+      returns ``(output, s_w)``. Gradients reach ``W``, ``γ`` and ``β`` through the STE.
+
+    *Unfolded training mode* (``fix_BN=False``):
+
+    * ``s_w`` = symmetric min/max scale of the raw conv weight; ``y = conv(x, SymQuant(W), b_conv) · s_w``
+      (as in the original the float conv bias sits inside the conv, so it is scaled by ``s_w`` as well);
+    * ``μ_B = mean(y)``, ``σ²_B = var(y)`` over ``(N, H, W)``, **unbiased** (quirk 7);
+    * ``running ← 0.99 · running + 0.01 · batch`` (``bn.momentum = 0.99``, reversed EMA; done on every call);
+    * ``out = γ / sqrt(σ²_B + eps) · (y − μ_B) + β``; returns ``(out, s_w · γ / sqrt(σ²_B + eps))``.
+
+    *Mode switching*: ``fix()`` sets ``fix_flag`` and ``fix_BN``; ``unfix()`` restores ``fix_BN =
+    training_BN_mode``. On each forward while not ``fix_flag``: ``counter += 1`` (it starts at 1), then
+    ``fix_BN = training_BN_mode`` if ``fix_BN_threshold`` is None or ``counter < fix_BN_threshold``, else
+    ``True`` — folding starts at call ``t − 1`` (quirk 8). The counter is a Python int (no host sync).
+    """
+
+    weight_integer: Tensor
+    bias_integer: Tensor
+    conv_scaling_factor: Tensor
+
+    def __init__(
+        self,
+        weight_bit: int = 4,
+        bias_bit: int | None = None,
+        per_channel: bool = False,
+        fix_flag: bool = False,
+        weight_percentile: float = 0,
+        fix_BN: bool = False,  # noqa: N803 - original option name
+        fix_BN_threshold: int | None = None,  # noqa: N803
+        quant_mode: str = "symmetric",
+    ) -> None:
+        super().__init__()
+        if quant_mode != "symmetric":
+            raise ValueError("QuantBnConv2d supports only symmetric weight quantization")
+        self.weight_bit = weight_bit
+        self.bias_bit = bias_bit
+        self.per_channel = per_channel
+        self.fix_flag = fix_flag
+        self.weight_percentile = weight_percentile
+        self.fix_BN = fix_BN
+        self.training_BN_mode = fix_BN
+        self.fix_BN_threshold = fix_BN_threshold
+        self.counter = 1
+        self.quant_mode = quant_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"weight_bit={self.weight_bit}, bias_bit={self.bias_bit}, per_channel={self.per_channel}, "
+            f"weight_percentile={self.weight_percentile}, fix_BN={self.fix_BN}, "
+            f"fix_BN_threshold={self.fix_BN_threshold}"
+        )
+
+    def set_param(self, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+        """Take copies of ``conv`` and ``bn``; the copy's ``bn.momentum`` becomes 0.99 (§3.4)."""
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("QuantBnConv2d supports only numeric zero padding")
+        if not bn.affine or not bn.track_running_stats:
+            raise ValueError("QuantBnConv2d needs an affine BatchNorm2d with running statistics")
+        self.out_channels = conv.out_channels
+        self.conv = copy.deepcopy(conv)
+        self.bn = copy.deepcopy(bn)
+        self.bn.momentum = 0.99
+        self.register_buffer("conv_scaling_factor", torch.zeros(self.out_channels))
+        self.register_buffer("weight_integer", torch.zeros_like(self.conv.weight))
+        self.register_buffer("bias_integer", torch.zeros(self.out_channels))
+
+    def fix(self) -> None:
+        """Validation / export: stop the counter and fold BN."""
+        self.fix_flag = True
+        self.fix_BN = True
+
+    def unfix(self) -> None:
+        """Back to training: BN mode as configured (``training_BN_mode``)."""
+        self.fix_flag = False
+        self.fix_BN = self.training_BN_mode
+
+    def folded_weight_and_bias(self) -> tuple[Tensor, Tensor]:
+        """Folded float parameters (with gradient to ``W, γ, β``): ``(W · γ'[c], (b or 0 − μ) · γ' + β)``,
+        ``γ' = γ / sqrt(running_var + eps)``."""
+        bn = self.bn
+        running_mean = bn.running_mean.detach()
+        running_std = torch.sqrt(bn.running_var.detach() + bn.eps)
+        gamma_prime = bn.weight.view(-1) / running_std
+        weight = self.conv.weight * gamma_prime.view(-1, 1, 1, 1)
+        bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(running_mean)
+        return weight, (bias - running_mean) * gamma_prime + bn.bias
+
+    def _update_mode(self) -> None:
+        if self.fix_flag:
+            return
+        self.counter += 1
+        if self.fix_BN_threshold is None or self.counter < self.fix_BN_threshold:
+            self.fix_BN = self.training_BN_mode
+        else:
+            self.fix_BN = True
+
+    def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        c = self.conv
+        return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+
+    def _forward_unfolded(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        lo, hi = _weight_range(self.conv.weight, self.per_channel, 0)
+        s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
+        w_int = SymmetricQuantFunction.apply(self.conv.weight, self.weight_bit, s_w)
+        y = self._conv(x, w_int, self.conv.bias) * s_w.reshape(1, -1, 1, 1)
+        batch_mean = y.mean(dim=(0, 2, 3))
+        batch_var = y.var(dim=(0, 2, 3))  # unbiased (quirk 7)
+        bn = self.bn
+        with torch.no_grad():
+            m = bn.momentum
+            bn.running_mean.copy_(bn.running_mean * m + (1 - m) * batch_mean)
+            bn.running_var.copy_(bn.running_var * m + (1 - m) * batch_var)
+        factor = bn.weight / torch.sqrt(batch_var + bn.eps)
+        out = factor.view(1, -1, 1, 1) * (y - batch_mean.view(1, -1, 1, 1)) + bn.bias.view(1, -1, 1, 1)
+        return out, s_w.reshape(-1) * factor
+
+    def _forward_folded(self, x: Tensor, pre_act_scaling_factor: Tensor) -> tuple[Tensor, Tensor]:
+        if self.bias_bit is None:
+            raise ValueError("QuantBnConv2d with folded BN needs bias_bit (quirk 5)")
+        weight, bias = self.folded_weight_and_bias()
+        lo, hi = _weight_range(weight, self.per_channel, self.weight_percentile)
+        s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
+        self.conv_scaling_factor = s_w
+        s_b = s_w.reshape(-1) * pre_act_scaling_factor.reshape(-1)
+        w_int = SymmetricQuantFunction.apply(weight, self.weight_bit, s_w)
+        b_int = SymmetricQuantFunction.apply(bias, self.bias_bit, s_b)
+        self.weight_integer = w_int.detach()
+        self.bias_integer = b_int.detach()
+        x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
+        out = self._conv(x_int, w_int, b_int)
+        return out * s_b.view(1, -1, 1, 1), s_w
+
+    def forward(
+        self, x: Tensor | tuple, pre_act_scaling_factor: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if isinstance(x, tuple):
+            pre_act_scaling_factor = x[1]
+            x = x[0]
+        self._update_mode()
+        if not self.fix_BN:
+            return self._forward_unfolded(x)
+        if pre_act_scaling_factor is None:
+            raise ValueError("QuantBnConv2d with folded BN needs the previous activation scaling factor")
+        return self._forward_folded(x, pre_act_scaling_factor)
+
+
+class QuantAveragePool2d(nn.Module):
+    """Integer average pooling (§3.4): ``x_int = STE-round(x / s)``, ``a = avg_pool(x_int)``,
+    output ``= trunc(a + 0.01) · s`` (STE), returns ``(output, s)`` with the scale passed through.
+
+    The +0.01 absorbs float error of the average; it needs ``(k² − 1) / k² + 0.01 < 1`` (k = 7: 48/49).
+    Without a scale the module is a plain float average pool returning ``(output, None)``.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int] = 7,
+        stride: int | tuple[int, int] | None = 1,
+        padding: int = 0,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.final_pool = nn.AvgPool2d(kernel_size=kernel_size, stride=stride, padding=padding)
+
+    def forward(
+        self, x: Tensor | tuple, x_scaling_factor: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        if isinstance(x, tuple):
+            x_scaling_factor = x[1]
+            x = x[0]
+        if x_scaling_factor is None:
+            return self.final_pool(x), None
+        s = x_scaling_factor.view(1, -1, 1, 1)
+        x_int = ste_round(x / s)
+        pooled = transfer_float_averaging_to_int_averaging(self.final_pool(x_int))
+        return pooled * s, x_scaling_factor
