@@ -431,19 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_weights(model: nn.Module, path: str) -> None:
-    from common.runtime import load_checkpoint, strip_module_prefix
+    from common.models.pretrained import read_state_dict
 
-    state = load_checkpoint(path)
-    if isinstance(state, Mapping):
-        for key in ("state_dict", "model"):
-            if key in state and isinstance(state[key], Mapping):
-                state = state[key]
-                break
-    if not isinstance(state, Mapping):
-        raise UsageError(f"checkpoint {path} does not hold a state dict")
-    state = strip_module_prefix(state)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as exc:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise UsageError(f"checkpoint {path} does not fit {type(model).__name__}: {first}") from None
