@@ -8,22 +8,11 @@ rtol 1e-5. Folded-conv outputs additionally get an absolute slack of 1e-3 output
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from hawq.utils.quantization_utils.quant_modules import QuantAveragePool2d, QuantBnConv2d
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hawq" / "quant_modules.npz"
-
-
-@pytest.fixture(scope="module")
-def g() -> dict[str, torch.Tensor]:
-    with np.load(GOLDEN) as data:
-        return {k: torch.from_numpy(data[k].copy()) for k in data.files}
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 0.0) -> None:

@@ -8,23 +8,12 @@ order 1e-5 LSB whose relative size is unbounded; their rounded integer values mu
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from hawq.utils.quantization_utils.quant_modules import QuantAct, QuantConv2d, QuantLinear
 from hawq.utils.quantization_utils.quant_utils import fixedpoint_fn
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hawq" / "quant_modules.npz"
-
-
-@pytest.fixture(scope="module")
-def g() -> dict[str, torch.Tensor]:
-    with np.load(GOLDEN) as data:
-        return {k: torch.from_numpy(data[k].copy()) for k in data.files}
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 0.0) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from common.cost.convention import Convention, CostError, CostReport, register_convention
-from common.cost.counters import MB, MIB
+from common.cost.counters import MB, MIB, size_bits
 from common.layers import LayerInfo
 
 LATENCY_TABLE = (
@@ -68,7 +68,7 @@ class HaqSizeConvention(Convention):
             }
             for l in layers
         ]
-        total_bits = sum(r["w"] * r["weights"] for r in rows)
+        total_bits = size_bits(layers, bits, bias=False)
         reference = FLOAT_BITS * sum(r["weights"] for r in rows)
         totals = {
             "size_ratio": total_bits / reference,

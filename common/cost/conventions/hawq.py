@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.cost.convention import Convention, CostReport, register_convention
-from common.cost.counters import MIB, layer_param_count
+from common.cost.counters import MIB, bops, layer_param_count, total_macs
 from common.layers import LayerInfo
 
 FLOAT_BITS = 32
@@ -54,13 +54,11 @@ class HawqConvention(Convention):
         extra: dict[str, Any] | None = None,
     ) -> CostReport:
         rows = []
-        size_bits = 0
-        bops = 0
+        size = 0
         for l in layers:
             w, a = bits[l.name]
             charged = layer_param_count(l, bias=True, bn=(w == FLOAT_BITS))
-            size_bits += w * charged
-            bops += l.macs * w * a
+            size += w * charged
             rows.append(
                 {
                     "name": l.name,
@@ -73,9 +71,9 @@ class HawqConvention(Convention):
                 }
             )
         totals = {
-            "size_MB": size_bits / 8 / MIB,
-            "GBOPs": bops / 1e9,
-            "MACs": float(sum(l.macs for l in layers)),
+            "size_MB": size / 8 / MIB,
+            "GBOPs": bops(layers, bits) / 1e9,
+            "MACs": float(total_macs(layers)),
             "params": float(sum(r["params"] for r in rows)),
         }
         units = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.cost.convention import Convention, CostReport, register_convention
-from common.cost.counters import MB
+from common.cost.counters import MB, size_bits
 from common.layers import LayerInfo
 
 #: float layers that HMQ never quantizes, per architecture
@@ -53,7 +53,7 @@ class HmqConvention(Convention):
             for l in counted
         ]
         n = sum(r["weights"] for r in rows)
-        total_bits = sum(r["w"] * r["weights"] for r in rows)
+        total_bits = size_bits(counted, bits, bias=False)
         totals = {
             "WCR": 32 * n / total_bits,
             "size_MB": total_bits / 8 / MB,

@@ -243,6 +243,28 @@ def _weight_range(w: Tensor, per_channel: bool, percentile: float) -> tuple[Tens
     return lo, hi
 
 
+def _integer_weight_and_bias(
+    weight: Tensor,
+    bias: Tensor | None,
+    weight_bit: int,
+    bias_bit: int | None,
+    s_w: Tensor,
+    s_in: Tensor,
+    owner: str,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """``w_int = SymQuant(W, b_w, s_w)``, ``s_b = s_w · s_in``, ``b_int = SymQuant(bias, bias_bit, s_b)`` (§3.4).
+
+    Shared by QuantLinear, QuantConv2d and the folded QuantBnConv2d; returns ``(w_int, b_int, s_b)``.
+    """
+    w_int = SymmetricQuantFunction.apply(weight, weight_bit, s_w)
+    s_b = s_w.reshape(-1) * s_in.reshape(-1)
+    if bias is None:
+        return w_int, None, s_b
+    if bias_bit is None:
+        raise ValueError(f"{owner} with a bias needs bias_bit")
+    return w_int, SymmetricQuantFunction.apply(bias, bias_bit, s_b), s_b
+
+
 class QuantLinear(nn.Module):
     """Fully connected layer with integer weights and int32 bias (§3.4).
 
@@ -310,14 +332,17 @@ class QuantLinear(nn.Module):
             lo, hi = lo.reshape(1), hi.reshape(1)
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         self.fc_scaling_factor = s_w
-        w_int = SymmetricQuantFunction.apply(self.weight, self.weight_bit, s_w)
+        w_int, b_int, s_b = _integer_weight_and_bias(
+            self.weight,
+            self.bias,
+            self.weight_bit,
+            self.bias_bit,
+            s_w,
+            prev_act_scaling_factor,
+            "QuantLinear",
+        )
         self.weight_integer = w_int.detach()
-        s_b = s_w * prev_act_scaling_factor
-        b_int = None
-        if self.bias is not None:
-            if self.bias_bit is None:
-                raise ValueError("QuantLinear with a bias needs bias_bit")
-            b_int = SymmetricQuantFunction.apply(self.bias, self.bias_bit, s_b)
+        if b_int is not None:
             self.bias_integer = b_int.detach()
         x_int = x / prev_act_scaling_factor.view(1, -1)
         return ste_round(F.linear(x_int, w_int, b_int)) * s_b.view(1, -1)
@@ -400,14 +425,11 @@ class QuantConv2d(nn.Module):
         lo, hi = _weight_range(self.weight, self.per_channel, self.weight_percentile)
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         self.conv_scaling_factor = s_w
-        w_int = SymmetricQuantFunction.apply(self.weight, self.weight_bit, s_w)
+        w_int, b_int, s_b = _integer_weight_and_bias(
+            self.weight, self.bias, self.weight_bit, self.bias_bit, s_w, pre_act_scaling_factor, "QuantConv2d"
+        )
         self.weight_integer = w_int.detach()
-        s_b = s_w * pre_act_scaling_factor
-        b_int = None
-        if self.bias is not None:
-            if self.bias_bit is None:
-                raise ValueError("QuantConv2d with a bias needs bias_bit")
-            b_int = SymmetricQuantFunction.apply(self.bias, self.bias_bit, s_b)
+        if b_int is not None:
             self.bias_integer = b_int.detach()
         x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
         out = F.conv2d(x_int, w_int, b_int, self.stride, self.padding, self.dilation, self.groups)
@@ -549,9 +571,9 @@ class QuantBnConv2d(nn.Module):
         lo, hi = _weight_range(weight, self.per_channel, self.weight_percentile)
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         self.conv_scaling_factor = s_w
-        s_b = s_w.reshape(-1) * pre_act_scaling_factor.reshape(-1)
-        w_int = SymmetricQuantFunction.apply(weight, self.weight_bit, s_w)
-        b_int = SymmetricQuantFunction.apply(bias, self.bias_bit, s_b)
+        w_int, b_int, s_b = _integer_weight_and_bias(
+            weight, bias, self.weight_bit, self.bias_bit, s_w, pre_act_scaling_factor, "QuantBnConv2d"
+        )
         self.weight_integer = w_int.detach()
         self.bias_integer = b_int.detach()
         x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
