@@ -102,7 +102,7 @@ def test_quant_bn_conv2d_fix_unfix_modes(g: dict[str, torch.Tensor]) -> None:
     out, wsf = qbn((g["qbn_x"], g["qbn_x_sf"]))
     assert qbn.fix_BN and qbn.counter == 1  # frozen: no counting, folded, running stats untouched
     assert torch.equal(qbn.bn.running_mean, rmean)
-    assert torch.equal(wsf, qbn.conv_scaling_factor)
+    assert torch.equal(wsf, qbn.convbn_scaling_factor)
     qbn.unfix()
     assert not qbn.fix_BN
     qbn(g["qbn_x"], g["qbn_x_sf"])

@@ -22,7 +22,10 @@ All modules return ``(tensor, scale)`` pairs like the original, except ``QuantLi
 from __future__ import annotations
 
 import copy
+import functools
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +42,41 @@ from .quant_utils import (
     transfer_float_averaging_to_int_averaging,
 )
 
-__all__ = ["QuantAct", "QuantAveragePool2d", "QuantBnConv2d", "QuantConv2d", "QuantLinear"]
+__all__ = [
+    "QuantAct",
+    "QuantAveragePool2d",
+    "QuantBnConv2d",
+    "QuantConv2d",
+    "QuantLinear",
+    "float32_forward",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _as_float32(obj: Any) -> Any:
+    if isinstance(obj, Tensor) and obj.is_floating_point() and obj.dtype != torch.float32:
+        return obj.float()
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_as_float32(o) for o in obj)
+    return obj
+
+
+def float32_forward(forward: _F) -> _F:
+    """Run a quantized module's forward in float32 with autocast off (integer simulation must stay exact).
+
+    Under ``torch.autocast`` (bf16/fp16) the convolutions of integer-valued tensors would otherwise run in low
+    precision and break the rounding steps; inputs in another float dtype are cast to float32.
+    """
+
+    @functools.wraps(forward)
+    def wrapper(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        first = args[0][0] if args and isinstance(args[0], (tuple, list)) else (args[0] if args else None)
+        device_type = first.device.type if isinstance(first, Tensor) else "cpu"
+        with torch.autocast(device_type=device_type, enabled=False):
+            return forward(self, *_as_float32(args), **{k: _as_float32(v) for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
 
 
 class QuantAct(nn.Module):
@@ -139,6 +176,7 @@ class QuantAct(nn.Module):
     def _quantizer(self) -> type[SymmetricQuantFunction] | type[AsymmetricQuantFunction]:
         return SymmetricQuantFunction if self.quant_mode == "symmetric" else AsymmetricQuantFunction
 
+    @float32_forward
     def forward(
         self,
         x: Tensor | tuple,
@@ -321,6 +359,7 @@ class QuantLinear(nn.Module):
     def unfix(self) -> None:
         self.fix_flag = False
 
+    @float32_forward
     def forward(self, x: Tensor | tuple, prev_act_scaling_factor: Tensor | None = None) -> Tensor:
         if isinstance(x, tuple):
             prev_act_scaling_factor = x[1]
@@ -414,6 +453,7 @@ class QuantConv2d(nn.Module):
     def unfix(self) -> None:
         self.fix_flag = False
 
+    @float32_forward
     def forward(
         self, x: Tensor | tuple, pre_act_scaling_factor: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
@@ -466,7 +506,7 @@ class QuantBnConv2d(nn.Module):
 
     weight_integer: Tensor
     bias_integer: Tensor
-    conv_scaling_factor: Tensor
+    convbn_scaling_factor: Tensor
 
     def __init__(
         self,
@@ -510,7 +550,7 @@ class QuantBnConv2d(nn.Module):
         self.conv = copy.deepcopy(conv)
         self.bn = copy.deepcopy(bn)
         self.bn.momentum = 0.99
-        self.register_buffer("conv_scaling_factor", torch.zeros(self.out_channels))
+        self.register_buffer("convbn_scaling_factor", torch.zeros(self.out_channels))
         self.register_buffer("weight_integer", torch.zeros_like(self.conv.weight))
         self.register_buffer("bias_integer", torch.zeros(self.out_channels))
 
@@ -570,7 +610,7 @@ class QuantBnConv2d(nn.Module):
         weight, bias = self.folded_weight_and_bias()
         lo, hi = _weight_range(weight, self.per_channel, self.weight_percentile)
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
-        self.conv_scaling_factor = s_w
+        self.convbn_scaling_factor = s_w
         w_int, b_int, s_b = _integer_weight_and_bias(
             weight, bias, self.weight_bit, self.bias_bit, s_w, pre_act_scaling_factor, "QuantBnConv2d"
         )
@@ -580,6 +620,7 @@ class QuantBnConv2d(nn.Module):
         out = self._conv(x_int, w_int, b_int)
         return out * s_b.view(1, -1, 1, 1), s_w
 
+    @float32_forward
     def forward(
         self, x: Tensor | tuple, pre_act_scaling_factor: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
@@ -614,6 +655,7 @@ class QuantAveragePool2d(nn.Module):
         self.padding = padding
         self.final_pool = nn.AvgPool2d(kernel_size=kernel_size, stride=stride, padding=padding)
 
+    @float32_forward
     def forward(
         self, x: Tensor | tuple, x_scaling_factor: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:

@@ -1,0 +1,456 @@
+"""HAWQ-V3 quantization-aware training and evaluation (the original ``quant_train.py``, spec ``hawq.md`` §2.1, §3.8).
+
+``python -m hawq.quant_train -a resnet18 --data DIR --pretrained --quant-scheme uniform8 --save-path runs/r18/ ...``
+
+Every original flag keeps its name, default and meaning (including the traps: ``-b`` defaults to 1,
+``--act-range-momentum`` to -1, and ``--channel-wise`` *disables* per-channel weights). Additions:
+
+* ``--bit-config FILE``: the portable bit-config file instead of ``--quant-scheme``; ``--quant-scheme`` also takes
+  the model-zoo aliases (``bops0.5``...);
+* ``--kd-reduction batchmean`` (quirk 12), ``--resume-by-position`` (the original's key-order float resume; by name
+  is the default, quirk 15), ``--teacher-checkpoint FILE``, ``--image-size``;
+* ``--device``, ``--amp`` (quantized modules always compute in float32), ``--data digits`` (embedded data);
+* distributed training through ``torchrun`` (DDP; ``--world-size/--rank/--dist-url`` are read for compatibility
+  and the environment of torchrun wins). The batch size is split across processes like the original's DDP path.
+
+Outputs in ``--save-path``: ``log.log``, ``checkpoint.pth.tar``, ``model_best.pth.tar``, ``quantized_checkpoint.pth.tar``
+(rewritten by every validation, quirk 16), plus ``args.json``, ``epochs.csv``, ``final.json`` (with the bit config
+as a portable file, ``bit_config.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from common.bitconfig import BitConfig, LayerBits, write_bitconfig
+from common.cost import evaluate_bitconfig
+from common.data import build_datasets, build_loaders, set_loader_epoch
+from common.models import build_model
+from common.runtime import (
+    AverageMeter,
+    RunLogger,
+    UsageError,
+    accuracy,
+    autocast_context,
+    choose_device,
+    cleanup_distributed,
+    init_distributed,
+    load_checkpoint,
+    progress,
+    run_main,
+    save_checkpoint,
+    seed_everything,
+    unwrap_model,
+    wrap_ddp,
+)
+from hawq.utils.checkpoints import (
+    load_float_state,
+    load_quantized_state,
+    quantized_checkpoint,
+    state_dict_of,
+    to_cpu,
+)
+from hawq.utils.distill import loss_kd
+from hawq.utils.models import build_float_model, build_quantized_model, quantize_arch_dict, resolve_arch
+from hawq.utils.quant_config import (
+    QuantSettings,
+    configure_quant_modules,
+    freeze_model,
+    read_module_bits,
+    scheme_module_bits,
+    unfreeze_model,
+)
+
+log = logging.getLogger("hawq.quant_train")
+TEACHER_ARCHS = {"resnet101": "resnet101_v1", "resnet50": "resnet50_v1", "resnet101b": "resnet101"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hawq.quant_train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", metavar="DIR", help="ImageFolder root with train/ and val/, or 'digits'")
+    p.add_argument("-a", "--arch", default="resnet18", help=f"one of {', '.join(quantize_arch_dict)}")
+    p.add_argument("--teacher-arch", default="resnet101", help="teacher model for KD")
+    p.add_argument("-j", "--workers", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=90)
+    p.add_argument("--start-epoch", type=int, default=0, help="overwritten on resume")
+    p.add_argument("-b", "--batch-size", type=int, default=1, help="original default 1; the commands use 128")
+    p.add_argument("--lr", "--learning-rate", dest="lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=1e-4)
+    p.add_argument("-p", "--print-freq", type=int, default=10)
+    p.add_argument("--resume", default="", metavar="PATH")
+    p.add_argument("-e", "--evaluate", action="store_true", help="only run validation")
+    p.add_argument("--pretrained", action="store_true", help="start from the published float weights")
+    p.add_argument("--world-size", type=int, default=-1, help="compatibility; torchrun sets the world")
+    p.add_argument("--rank", type=int, default=-1, help="compatibility; torchrun sets the rank")
+    p.add_argument(
+        "--dist-url", default="tcp://224.66.41.62:23456", help="compatibility (torchrun uses env://)"
+    )
+    p.add_argument("--dist-backend", default="nccl", help="process-group backend on CUDA (gloo on CPU)")
+    p.add_argument("--multiprocessing-distributed", action="store_true", help="use torchrun instead")
+    p.add_argument(
+        "--seed", type=int, default=None, help="seeds everything, incl. the --data-percentage subset"
+    )
+    p.add_argument("--gpu", type=int, default=None, help="GPU id (same as --device cuda:N)")
+    p.add_argument("--act-range-momentum", type=float, default=-1, help="-1: running min/max")
+    p.add_argument("--quant-mode", default="symmetric", choices=("symmetric", "asymmetric"), help="unused")
+    p.add_argument("--save-path", default="checkpoints/imagenet/test/", help="output folder")
+    p.add_argument("--data-percentage", type=float, default=1, help="fraction of the train set")
+    p.add_argument("--fix-BN", dest="fix_BN", action="store_true", help="fold BN with frozen statistics")
+    p.add_argument("--fix-BN-threshold", dest="fix_BN_threshold", type=int, default=None)
+    p.add_argument("--checkpoint-iter", type=int, default=-1, help="stored on the modules, otherwise unused")
+    p.add_argument("--evaluate-times", type=int, default=-1, help="in-epoch validations (KD loop)")
+    p.add_argument(
+        "--quant-scheme", default="uniform4", help="shipped bit configuration (or model-zoo alias)"
+    )
+    p.add_argument("--resume-quantize", action="store_true", help="--resume is a quantized checkpoint")
+    p.add_argument("--act-percentile", type=float, default=0)
+    p.add_argument("--weight-percentile", type=float, default=0)
+    p.add_argument(
+        "--channel-wise",
+        action="store_false",
+        help="per-channel weights are ON by default; this turns them OFF",
+    )
+    p.add_argument("--bias-bit", type=int, default=32, help="0 disables bias quantization")
+    p.add_argument("--distill-method", default="None", choices=("None", "KD_naive"))
+    p.add_argument("--distill-alpha", type=float, default=0.95)
+    p.add_argument("--temperature", type=float, default=6)
+    p.add_argument("--fixed-point-quantization", action="store_true")
+    new = p.add_argument_group("added by this reimplementation")
+    new.add_argument("--bit-config", type=Path, default=None, help="portable bit-config file")
+    new.add_argument("--kd-reduction", default="mean", choices=("mean", "batchmean"), help="KL reduction")
+    new.add_argument("--resume-by-position", action="store_true", help="original key-order float resume")
+    new.add_argument("--teacher-checkpoint", default=None, help="float weights of the teacher")
+    new.add_argument("--image-size", type=int, default=None, help="default 224 (32 for digits)")
+    new.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    new.add_argument(
+        "--amp", default="none", choices=("none", "bf16", "fp16"), help="autocast for the float ops"
+    )
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# setup
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if not args.data:
+        raise UsageError("--data is required (an ImageFolder root with train/ and val/, or 'digits')")
+    if args.multiprocessing_distributed:
+        raise UsageError("--multiprocessing-distributed: launch with `torchrun --nproc_per_node N` instead")
+    if not 0 < args.data_percentage <= 1:
+        raise UsageError(f"--data-percentage must be in (0, 1], got {args.data_percentage}")
+    if args.batch_size < 1 or args.epochs < 0:
+        raise UsageError("--batch-size must be >= 1 and --epochs >= 0")
+    if args.bias_bit == 0 and args.fix_BN:
+        raise UsageError("--bias-bit 0 cannot be combined with --fix-BN: folded BN needs a quantized bias")
+    if args.resume_quantize and not args.resume:
+        raise UsageError("--resume-quantize needs --resume PATH")
+    if args.resume and not Path(args.resume).is_file():
+        raise UsageError(f"--resume file not found: {args.resume}")
+    resolve_arch(args.arch)
+
+
+def build_data(args: argparse.Namespace, world: int) -> tuple[Any, Any, int, int]:
+    digits = str(args.data) in ("digits", "synthetic")
+    size = args.image_size or (32 if digits else 224)
+    preset = "digits" if digits else "imagenet"
+    train_ds, val_ds, classes = build_datasets(
+        args.data, preset=preset, image_size=size, train_fraction=args.data_percentage, seed=args.seed
+    )
+    per_rank = max(1, int(args.batch_size / world))
+    workers = int((args.workers + world - 1) / world)
+    train_loader, val_loader = build_loaders(
+        train_ds,
+        val_ds,
+        per_rank,
+        workers,
+        distributed=world > 1,
+        seed=args.seed or 0,
+        val_batch_size=per_rank,
+    )
+    return train_loader, val_loader, classes, size
+
+
+def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[nn.Module, dict[str, int]]:
+    """Float model (pretrained / float resume) -> quantized wrapper -> bits and settings -> quantized resume."""
+    float_model = build_float_model(args.arch, classes, pretrained=bool(args.pretrained and not args.resume))
+    if args.resume and not args.resume_quantize:
+        state = state_dict_of(load_checkpoint(args.resume))
+        n = load_float_state(float_model, state, by_position=args.resume_by_position)
+        log.info("=> loaded %d float tensors from '%s'", n, args.resume)
+    model = build_quantized_model(args.arch, float_model, input_size=size)
+    if args.bit_config is not None:
+        names = (args.arch, resolve_arch(args.arch).float_name)
+        module_bits = read_module_bits(args.bit_config, model, names)
+    else:
+        module_bits = scheme_module_bits(args.arch, args.quant_scheme, model)
+    settings = QuantSettings(
+        bias_bit=args.bias_bit,
+        channel_wise=args.channel_wise,
+        act_percentile=args.act_percentile,
+        act_range_momentum=args.act_range_momentum,
+        weight_percentile=args.weight_percentile,
+        fix_BN=args.fix_BN,
+        fix_BN_threshold=args.fix_BN_threshold,
+        checkpoint_iter=args.checkpoint_iter,
+        fixed_point_quantization=args.fixed_point_quantization,
+    )
+    matched = configure_quant_modules(model, module_bits, settings)
+    log.info("match all modules defined in bit_config: %s", matched == len(module_bits))
+    if args.resume and args.resume_quantize:
+        state = state_dict_of(load_checkpoint(args.resume))
+        n, skipped = load_quantized_state(model, state)
+        log.info("=> loaded %d quantized tensors from '%s' (%d skipped)", n, args.resume, len(skipped))
+    return model, module_bits
+
+
+def build_teacher(args: argparse.Namespace, classes: int) -> nn.Module | None:
+    if args.distill_method == "None":
+        return None
+    name = TEACHER_ARCHS.get(args.teacher_arch, args.teacher_arch)
+    if args.teacher_checkpoint:
+        teacher = build_model(name, classes)
+        teacher.load_state_dict(state_dict_of(load_checkpoint(args.teacher_checkpoint)))
+    else:
+        teacher = build_model(name, classes, pretrained=bool(args.pretrained))
+    return teacher.eval()
+
+
+def portable_bitconfig(model: nn.Module, args: argparse.Namespace, classes: int, size: int) -> BitConfig:
+    """The bits the run trained with, as the portable file (layer names of ``common.layers``)."""
+    modules = dict(model.named_modules())
+    layers = {
+        layer: LayerBits(int(modules[w].weight_bit), int(modules[a].activation_bit))
+        for layer, (w, a) in model.layer_map.items()
+    }
+    source = str(args.bit_config) if args.bit_config else f"bit_config_{args.arch}_{args.quant_scheme}"
+    return BitConfig(
+        arch=resolve_arch(args.arch).float_name,
+        layers=layers,
+        method="hawq",
+        source=source,
+        num_classes=classes,
+        input_size=size,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the loops
+
+
+def adjust_learning_rate(optimizer: torch.optim.Optimizer, epoch: int, lr: float) -> float:
+    """``lr · 0.1^(epoch // 30)`` at every epoch start (§3.8)."""
+    value = lr * (0.1 ** (epoch // 30))
+    for group in optimizer.param_groups:
+        group["lr"] = value
+    return value
+
+
+class Trainer:
+    """Holds what the loops share: model, teacher, optimizer, loaders, device and the run's records."""
+
+    def __init__(
+        self, args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger
+    ) -> None:
+        self.args, self.model, self.teacher, self.optimizer = args, model, teacher, optimizer
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.device, self.dist, self.logger = device, dist, logger
+        self.criterion = nn.CrossEntropyLoss()
+        self.best_acc1 = 0.0
+        self.save_path = Path(args.save_path)
+        self.amp = args.amp != "none"
+
+    def _set_train_mode(self) -> None:
+        # --fix-BN trains in eval mode (BN folded with frozen statistics); QuantAct ranges still move
+        if self.args.fix_BN:
+            self.model.eval()
+        else:
+            self.model.train()
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        args = self.args
+        self._set_train_mode()
+        losses, top1, top5 = AverageMeter("Loss"), AverageMeter("Acc@1"), AverageMeter("Acc@5")
+        n_batches = len(self.train_loader)
+        period = 0
+        if self.teacher is not None and args.evaluate_times > 0:
+            period = len(self.train_loader.dataset) // (args.batch_size * args.evaluate_times) + 2
+        for i, (images, target) in enumerate(progress(self.train_loader, desc=f"Epoch [{epoch}]")):
+            images, target = images.to(self.device), target.to(self.device)
+            with autocast_context(self.device, self.amp, args.amp):
+                output = self.model(images).float()
+            if self.teacher is not None:
+                with torch.no_grad(), autocast_context(self.device, self.amp, args.amp):
+                    teacher_output = self.teacher(images).float()
+                loss = loss_kd(
+                    output, target, teacher_output, args.distill_alpha, args.temperature, args.kd_reduction
+                )
+            else:
+                loss = self.criterion(output, target)
+            k = min(5, output.shape[1])
+            acc1, acc5 = accuracy(output.detach(), target, topk=(1, k))
+            losses.update(loss.detach(), images.size(0))
+            top1.update(acc1, images.size(0))
+            top5.update(acc5, images.size(0))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if i % args.print_freq == 0:
+                log.info(
+                    "Epoch: [%d][%d/%d]\tLoss %.4e (%.4e)\tAcc@1 %.2f (%.2f)",
+                    epoch, i, n_batches, losses.val, losses.avg, top1.val, top1.avg,
+                )  # fmt: skip
+            if period and i > 0 and i % period == 0:
+                acc = self.validate()
+                self._set_train_mode()
+                self.save(epoch, acc)
+        return {"train_loss": losses.avg, "train_acc1": top1.avg, "train_acc5": top5.avg}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Freeze (ranges fixed, BN folded), evaluate the whole val set, write quantized_checkpoint, unfreeze."""
+        model = unwrap_model(self.model)
+        freeze_model(model)
+        self.model.eval()
+        losses, top1, top5 = AverageMeter("Loss"), AverageMeter("Acc@1"), AverageMeter("Acc@5")
+        for images, target in progress(self.val_loader, desc="Test"):
+            images, target = images.to(self.device), target.to(self.device)
+            with autocast_context(self.device, self.amp, self.args.amp):
+                output = self.model(images).float()
+            k = min(5, output.shape[1])
+            acc1, acc5 = accuracy(output, target, topk=(1, k))
+            losses.update(self.criterion(output, target), images.size(0))
+            top1.update(acc1, images.size(0))
+            top5.update(acc5, images.size(0))
+        log.info(" * Acc@1 %.3f Acc@5 %.3f", top1.avg, top5.avg)
+        if self.dist.is_main:
+            save_checkpoint(
+                to_cpu(quantized_checkpoint(model)), self.save_path / "quantized_checkpoint.pth.tar"
+            )
+        unfreeze_model(model)
+        self.last_val = {"val_loss": losses.avg, "val_acc1": top1.avg, "val_acc5": top5.avg}
+        return top1.avg
+
+    def save(self, epoch: int, acc1: float) -> None:
+        is_best = acc1 > self.best_acc1
+        self.best_acc1 = max(acc1, self.best_acc1)
+        if not self.dist.is_main:
+            return
+        state = {
+            "epoch": epoch + 1,
+            "arch": self.args.arch,
+            "state_dict": to_cpu(unwrap_model(self.model).state_dict()),
+            "best_acc1": torch.tensor(self.best_acc1),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        save_checkpoint(state, self.save_path / "checkpoint.pth.tar", is_best=is_best)
+
+
+def _restore_training_state(args: argparse.Namespace, optimizer: torch.optim.Optimizer) -> float:
+    """Epoch, best accuracy and optimizer from ``--resume`` (whenever the file has them)."""
+    checkpoint = load_checkpoint(args.resume)
+    if not isinstance(checkpoint, dict):
+        return 0.0
+    if "epoch" in checkpoint:
+        args.start_epoch = int(checkpoint["epoch"])
+    best = float(checkpoint.get("best_acc1", 0.0))
+    if "optimizer" in checkpoint:
+        try:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        except (ValueError, KeyError) as exc:
+            log.warning("optimizer state of '%s' not restored: %s", args.resume, exc)
+    log.info("=> resumed meta information from '%s' (epoch %d)", args.resume, args.start_epoch)
+    return best
+
+
+def _setup_log(save_path: Path, is_main: bool) -> None:
+    """The original's ``log.log`` in the save path, mirrored on stdout (main process only)."""
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not is_main:
+        return
+    save_path.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(save_path / "log.log", encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s", "%d-%b-%y %H:%M:%S"))
+    log.addHandler(file_handler)
+    log.addHandler(logging.StreamHandler())
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    dist = init_distributed(backend=None if args.dist_backend == "nccl" else args.dist_backend)
+    device = choose_device(
+        f"cuda:{args.gpu}" if args.gpu is not None and args.device == "auto" else args.device
+    )
+    if args.seed is not None:
+        seed_everything(args.seed, dist.rank, deterministic=True)
+    train_loader, val_loader, classes, size = build_data(args, dist.world_size)
+    model, module_bits = build_model_for(args, classes, size)
+    teacher = build_teacher(args, classes)
+    logger = RunLogger(args.save_path, args, console=False)
+    _setup_log(Path(args.save_path), dist.is_main)
+    log.info("%s", vars(args))
+    model = wrap_ddp(model.to(device), device, dist)
+    if teacher is not None:
+        teacher = teacher.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    trainer = Trainer(args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger)
+    if args.resume:
+        trainer.best_acc1 = _restore_training_state(args, optimizer)
+    cfg = portable_bitconfig(unwrap_model(model), args, classes, size)
+    cfg.costs = dict(evaluate_bitconfig(cfg, "hawq").totals)
+    if dist.is_main:
+        write_bitconfig(cfg, Path(args.save_path) / "bit_config.json")
+    started = time.perf_counter()
+    if args.evaluate:
+        acc1 = trainer.validate()
+        result = {"arch": args.arch, "val_acc1": acc1, **trainer.last_val}
+    else:
+        for epoch in range(args.start_epoch, args.epochs):
+            set_loader_epoch(train_loader, epoch)
+            lr = adjust_learning_rate(optimizer, epoch, args.lr)
+            row = {"epoch": epoch, "lr": lr, **trainer.train_epoch(epoch)}
+            acc1 = trainer.validate()
+            trainer.save(epoch, acc1)
+            row.update(trainer.last_val)
+            logger.log_epoch(row, step=epoch + 1)
+            log.info("Best acc at epoch %d: %.3f", epoch, trainer.best_acc1)
+        result = {"arch": args.arch, "best_acc1": trainer.best_acc1}
+        if hasattr(trainer, "last_val"):
+            result.update(trainer.last_val)
+    result.update(
+        {
+            "quant_scheme": None if args.bit_config else args.quant_scheme,
+            "bit_config": str(Path(args.save_path) / "bit_config.json"),
+            "costs": cfg.costs,
+            "wall_s": time.perf_counter() - started,
+        }
+    )
+    result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
+    if math.isnan(float(result.get("val_acc1", 0.0))):
+        log.warning("validation accuracy is NaN")
+    logger.finalize(result)
+    logger.close()
+    _setup_log(Path(args.save_path), False)
+    cleanup_distributed()
+    return result
+
+
+if __name__ == "__main__":
+    run_main(main)

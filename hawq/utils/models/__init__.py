@@ -1,0 +1,110 @@
+"""Quantized model wrappers and the ``--arch`` table of ``quant_train.py`` (spec ``hawq.md`` §2.1, §4.1).
+
+``quantize_arch_dict`` maps each HAWQ-V3 arch name to the float model it wraps (a ``common.models`` name) and the
+wrapper. The original's names come first; the ``tiny_resnet`` of the embedded ``digits`` data is accepted too (it
+uses the ResNet-18 wrapper). InceptionV3 has no wrapper here (see hawq/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from common.layers import enumerate_layers
+from common.models import build_model, get_spec
+from common.models.pretrained import read_state_dict
+from common.runtime import UsageError
+from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
+from hawq.utils.models.q_mobilenetv2 import QLinearBottleneck, QMobileNetV2, q_mobilenetv2_w1
+from hawq.utils.models.q_resnet import QResidualUnit, QResNet, q_resnet18, q_resnet50, q_resnet101
+
+__all__ = [
+    "QArch",
+    "QLinearBottleneck",
+    "QMobileNetV2",
+    "QResNet",
+    "QResidualUnit",
+    "build_float_model",
+    "build_quantized_model",
+    "quantize_arch_dict",
+    "resolve_arch",
+]
+
+
+@dataclass(frozen=True)
+class QArch:
+    """A HAWQ-V3 ``--arch``: the float model it wraps and the wrapper."""
+
+    float_name: str
+    wrapper: Callable[[nn.Module, int], nn.Module]
+
+
+quantize_arch_dict: dict[str, QArch] = {
+    "resnet18": QArch("resnet18", q_resnet18),
+    "resnet50": QArch("resnet50_v1", q_resnet50),
+    "resnet50b": QArch("resnet50", q_resnet50),
+    "resnet101": QArch("resnet101_v1", q_resnet101),
+    "mobilenetv2_w1": QArch("mobilenetv2_w1", q_mobilenetv2_w1),
+    "tiny_resnet": QArch("tiny_resnet", q_resnet18),
+}
+
+
+def resolve_arch(arch: str) -> QArch:
+    """The :class:`QArch` of ``arch``; an unknown name (or ``inceptionv3``) is a :class:`UsageError`."""
+    if arch in ("inceptionv3", "inception_v3"):
+        raise UsageError(
+            "--arch inceptionv3: the InceptionV3 wrapper is not implemented here (the original's crashes, quirk 2); "
+            f"choose one of: {', '.join(quantize_arch_dict)}"
+        )
+    if arch not in quantize_arch_dict:
+        raise UsageError(f"unknown --arch {arch!r}; choose one of: {', '.join(quantize_arch_dict)}")
+    return quantize_arch_dict[arch]
+
+
+def load_float_weights(model: nn.Module, path: str | Path) -> None:
+    """Load float weights from ``path``: a torchvision-named state dict, or a pytorchcv ResNet one (renamed)."""
+    state = read_state_dict(path)
+    if is_pytorchcv_resnet(state):
+        state = pytorchcv_resnet_to_torchvision(state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise UsageError(
+            f"weights file {path} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+
+
+def build_float_model(
+    arch: str, num_classes: int | None = None, pretrained: bool | str | Path = False
+) -> nn.Module:
+    """The float model behind ``arch`` (``pretrained``: False, True for the published weights, or a file)."""
+    spec = resolve_arch(arch)
+    if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
+        model = build_model(spec.float_name, num_classes)
+        load_float_weights(model, pretrained)
+        return model
+    return build_model(spec.float_name, num_classes, pretrained=pretrained)
+
+
+def final_feature_size(model: nn.Module, input_size: int) -> int:
+    """Spatial size of the last conv's output (the final pool's kernel; 7 at 224x224 for the ImageNet models)."""
+    layers = enumerate_layers(model, input_size, 3)
+    convs = [layer for layer in layers if layer.kind != "linear"]
+    return int(convs[-1].out_hw[0])
+
+
+def build_quantized_model(
+    arch: str,
+    float_model: nn.Module | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+) -> nn.Module:
+    """Wrap ``float_model`` (built from ``arch`` when not given) in its HAWQ-V3 quantized counterpart."""
+    spec = resolve_arch(arch)
+    if float_model is None:
+        float_model = build_float_model(arch, num_classes)
+    size = input_size or get_spec(spec.float_name).input_size
+    return spec.wrapper(float_model, final_feature_size(float_model, size))
