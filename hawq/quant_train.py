@@ -10,6 +10,8 @@ Every original flag keeps its name, default and meaning (including the traps: ``
 * ``--kd-reduction batchmean`` (quirk 12), ``--resume-by-position`` (the original's key-order float resume; by name
   is the default, quirk 15), ``--teacher-checkpoint FILE``, ``--image-size``;
 * ``--device``, ``--amp`` (quantized modules always compute in float32), ``--data digits`` (embedded data);
+* ``--resume`` of a *float* checkpoint loads its weights only; the original also took its epoch counter and optimizer
+  state (so a float checkpoint saved at epoch 90 trained nothing, or crashed without an ``optimizer`` entry);
 * distributed training through ``torchrun`` (DDP; ``--world-size/--rank/--dist-url`` are read for compatibility
   and the environment of torchrun wins). The batch size is split across processes like the original's DDP path.
 
@@ -181,13 +183,17 @@ def build_data(args: argparse.Namespace, world: int) -> tuple[Any, Any, int, int
     return train_loader, val_loader, classes, size
 
 
-def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[nn.Module, dict[str, int]]:
-    """Float model (pretrained / float resume) -> quantized wrapper -> bits and settings -> quantized resume."""
+def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[nn.Module, list[str]]:
+    """Float model (pretrained / float resume) -> quantized wrapper -> bits and settings -> quantized resume.
+
+    Returns the model and the log lines of these steps (logged once the run's log file exists).
+    """
+    notes: list[str] = []
     float_model = build_float_model(args.arch, classes, pretrained=bool(args.pretrained and not args.resume))
     if args.resume and not args.resume_quantize:
         state = state_dict_of(load_checkpoint(args.resume))
         n = load_float_state(float_model, state, by_position=args.resume_by_position)
-        log.info("=> loaded %d float tensors from '%s'", n, args.resume)
+        notes.append(f"=> loaded {n} float tensors from '{args.resume}'")
     model = build_quantized_model(args.arch, float_model, input_size=size)
     if args.bit_config is not None:
         names = (args.arch, resolve_arch(args.arch).float_name)
@@ -206,12 +212,12 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         fixed_point_quantization=args.fixed_point_quantization,
     )
     matched = configure_quant_modules(model, module_bits, settings)
-    log.info("match all modules defined in bit_config: %s", matched == len(module_bits))
+    notes.append(f"match all modules defined in bit_config: {matched == len(module_bits)}")
     if args.resume and args.resume_quantize:
         state = state_dict_of(load_checkpoint(args.resume))
         n, skipped = load_quantized_state(model, state)
-        log.info("=> loaded %d quantized tensors from '%s' (%d skipped)", n, args.resume, len(skipped))
-    return model, module_bits
+        notes.append(f"=> loaded {n} quantized tensors from '{args.resume}' ({len(skipped)} skipped)")
+    return model, notes
 
 
 def build_teacher(args: argparse.Namespace, classes: int) -> nn.Module | None:
@@ -399,11 +405,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.seed is not None:
         seed_everything(args.seed, dist.rank, deterministic=True)
     train_loader, val_loader, classes, size = build_data(args, dist.world_size)
-    model, module_bits = build_model_for(args, classes, size)
+    model, notes = build_model_for(args, classes, size)
     teacher = build_teacher(args, classes)
     logger = RunLogger(args.save_path, args, console=False)
     _setup_log(Path(args.save_path), dist.is_main)
     log.info("%s", vars(args))
+    for note in notes:
+        log.info("%s", note)
     model = wrap_ddp(model.to(device), device, dist)
     if teacher is not None:
         teacher = teacher.to(device)
@@ -411,7 +419,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     trainer = Trainer(args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger)
-    if args.resume:
+    if args.resume and args.resume_quantize:
+        # a float checkpoint's epoch and optimizer belong to another run: only a QAT checkpoint resumes them
         trainer.best_acc1 = _restore_training_state(args, optimizer)
     cfg = portable_bitconfig(unwrap_model(model), args, classes, size)
     cfg.costs = dict(evaluate_bitconfig(cfg, "hawq").totals)

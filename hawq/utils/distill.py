@@ -23,5 +23,7 @@ def loss_kd(
     if reduction not in ("mean", "batchmean"):
         raise ValueError(f"reduction must be 'mean' or 'batchmean', got {reduction!r}")
     t = temperature
-    kl = F.kl_div(F.log_softmax(output / t, dim=1), F.softmax(teacher_output / t, dim=1), reduction=reduction)
+    kl = F.kl_div(F.log_softmax(output / t, dim=1), F.softmax(teacher_output / t, dim=1), reduction="sum")
+    # torch's own 'mean' reduction warns that it will change; the original's value is the elementwise mean
+    kl = kl / (output.numel() if reduction == "mean" else output.shape[0])
     return kl * (alpha * t * t) + F.cross_entropy(output, target) * (1.0 - alpha)

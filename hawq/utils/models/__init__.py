@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-from common.layers import enumerate_layers
+from common.layers import enumerate_arch
 from common.models import build_model, get_spec
 from common.models.pretrained import read_state_dict
 from common.runtime import UsageError
@@ -89,10 +89,9 @@ def build_float_model(
     return build_model(spec.float_name, num_classes, pretrained=pretrained)
 
 
-def final_feature_size(model: nn.Module, input_size: int) -> int:
+def final_feature_size(float_name: str, input_size: int) -> int:
     """Spatial size of the last conv's output (the final pool's kernel; 7 at 224x224 for the ImageNet models)."""
-    layers = enumerate_layers(model, input_size, 3)
-    convs = [layer for layer in layers if layer.kind != "linear"]
+    convs = [layer for layer in enumerate_arch(float_name, input_size) if layer.kind != "linear"]
     return int(convs[-1].out_hw[0])
 
 
@@ -107,4 +106,4 @@ def build_quantized_model(
     if float_model is None:
         float_model = build_float_model(arch, num_classes)
     size = input_size or get_spec(spec.float_name).input_size
-    return spec.wrapper(float_model, final_feature_size(float_model, size))
+    return spec.wrapper(float_model, final_feature_size(spec.float_name, size))

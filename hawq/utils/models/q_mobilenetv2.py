@@ -92,8 +92,9 @@ class QMobileNetV2(nn.Module):
         self.quant_act_int32_final = QuantAct()
         self.features.add_module("final_pool", QuantAveragePool2d(kernel_size=pool_kernel, stride=1))
         self.quant_act_output = QuantAct()
-        self.output = QuantConv2d()
-        self.output.set_param(model.output)
+        classifier = QuantConv2d()
+        classifier.set_param(model.output)
+        self.output = classifier
         self.layer_map["features.final_block.conv"] = ("features.final_block", "quant_act_before_final_block")
         self.layer_map["output"] = ("output", "quant_act_output")
 

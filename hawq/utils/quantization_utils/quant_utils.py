@@ -34,6 +34,7 @@ __all__ = [
     "get_percentile_min_max",
     "linear_dequantize",
     "linear_quantize",
+    "requant_multiplier",
     "ste_round",
     "symmetric_linear_quantization_params",
     "transfer_float_averaging_to_int_averaging",
@@ -248,11 +249,17 @@ def _dyadic_requant(z_int: Tensor, s_in: Tensor, s_w: Tensor, s_out: Tensor, ndi
     ``M`` mimics TVM's float32 scales: the product of the two input scales is rounded to float32 before the
     float64 division by the (float32) output scale.
     """
-    product = (s_in.to(torch.float64) * s_w.to(torch.float32).to(torch.float64)).to(torch.float32)
-    new_scale = product.to(torch.float64) / s_out.to(torch.float32).to(torch.float64)
-    m, e = batch_frexp(_feature_view(new_scale, ndim))
+    m, e = requant_multiplier(s_in, s_w, s_out, ndim)
     out = z_int.to(torch.float64) * m
     return torch.round(out / (2.0**e))
+
+
+def requant_multiplier(s_in: Tensor, s_w: Tensor, s_out: Tensor, ndim: int) -> tuple[Tensor, Tensor]:
+    """Dyadic ``(m, e)`` with ``m / 2^e ≈ M = f32(s_in · s_w) / f32(s_out)`` (float64), shaped to broadcast along
+    dim 1 of an ``ndim``-D activation (§3.3 steps 2–3). Shared by the fake-quant path and integer inference."""
+    product = (s_in.to(torch.float64) * s_w.to(torch.float32).to(torch.float64)).to(torch.float32)
+    new_scale = product.to(torch.float64) / s_out.to(torch.float32).to(torch.float64)
+    return batch_frexp(_feature_view(new_scale, ndim))
 
 
 class fixedpoint_fn(Function):  # noqa: N801 - original name kept for the modules that import it
