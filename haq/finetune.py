@@ -1,0 +1,230 @@
+"""Fine-tune (or evaluate) a network quantized with a fixed HAQ strategy (spec haq.md sections 2.2 and 3.8).
+
+K-means (default): ``python -m haq.finetune -a resnet50 -c checkpoints/resnet50 --epochs 100 --lr 0.01 --pretrained``
+clusters every layer with the README's 10x strategy and trains with the per-step projection. Linear:
+``python -m haq.finetune -a qmobilenetv2 --linear_quantization --pretrained ...`` calibrates and trains the
+README's 0.6x-latency MobileNetV2. The original pasted strategies into the script; here they are named presets
+(``--strategy resnet50_kmeans_readme | resnet50_kmeans_finetune_py | mobilenetv2_linear_0.6``), a JSON list
+(``--strategy "[6,5,...]"``) or a bit-config file from a search (``--bit-config FILE``). ``-e`` evaluates
+``--resume``, which may be one of the original's released checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from common.bitconfig import write_bitconfig
+from common.data import build_datasets
+from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
+from haq import strategies
+from haq.lib.utils.bitconfig_io import layer_names, strategy_from_bitconfig, strategy_to_bitconfig
+from haq.lib.utils.fit import fit
+from haq.lib.utils.kmeans import kmeans_update_model, quantize_model
+from haq.lib.utils.linear_quant import QUANT_TYPES, calibrate, set_bits
+from haq.lib.utils.train import evaluate
+from haq.models import (
+    ArchError,
+    build_haq_model,
+    input_size_of,
+    is_quantized_arch,
+    load_released,
+    read_released_state_dict,
+)
+from haq.rl_quantize import KMEANS_TYPES, str2bool
+
+PRESETS: dict[str, tuple[str, list]] = {
+    "resnet50_kmeans_readme": ("resnet50", list(strategies.RESNET50_KMEANS_README)),
+    "resnet50_kmeans_finetune_py": ("resnet50", list(strategies.RESNET50_KMEANS_FINETUNE_PY)),
+    "mobilenetv2_linear_0.6": ("mobilenetv2", [list(p) for p in strategies.MOBILENETV2_LINEAR_0_6]),
+}
+DATA_CLASSES = {"imagenet": 1000, "imagenet100": 100, "imagenet10": 10, "digits": 10, "synthetic": 10}
+
+
+def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_default: str) -> None:
+    """Flags ``finetune.py`` and ``pretrain.py`` share, with the original names and defaults."""
+    a = p.add_argument
+    a("-d", "--data", default="data/imagenet", type=str, help="dataset folder, or 'digits'")
+    a("--data_name", default="imagenet", type=str, help="imagenet, imagenet100, imagenet10 or digits")
+    a("-j", "--workers", default=16, type=int, help="data-loader workers")
+    a("--epochs", default=100, type=int)
+    a("--start_epoch", default=0, type=int)
+    a("--warmup_epoch", default=0, type=int, help="epochs before this one use lr*gamma")
+    a("--train_batch", default=256, type=int, help="batch size of train and (as in the original) val")
+    a(
+        "--test_batch",
+        default=512,
+        type=int,
+        help="kept from the original; --honour_test_batch uses it for val",
+    )
+    a("--lr", "--learning-rate", default=0.1, type=float)
+    a("--lr_type", default="cos", type=str, help="cos, exp, or anything else for the step schedule")
+    a("--schedule", type=int, nargs="+", default=[31, 61, 91], help="step epochs")
+    a("--gamma", type=float, default=0.1, help="step / warm-up factor")
+    a("--momentum", default=0.9, type=float)
+    a("--weight-decay", "--wd", default=wd_default, type=float, dest="weight_decay")
+    a("-c", "--checkpoint", default="checkpoint", type=str, help="output folder")
+    a("--resume", default="", type=str, help="checkpoint to resume or evaluate")
+    a("--pretrained", action="store_true", help="start from the published float weights")
+    a("--half", action="store_true", help="bf16 autocast (the original used apex O1)")
+    a("--half_type", default="O1", type=str, help="kept from the original (apex opt level)")
+    a("--arch", "-a", metavar="ARCH", default=arch_default)
+    a("--manualSeed", type=int, default=None, help="seed (random when not given, as the original)")
+    a("-e", "--evaluate", dest="evaluate", action="store_true", help="evaluate only")
+    a("--gpu_id", default=None, type=str, help="CUDA_VISIBLE_DEVICES (default: all visible devices)")
+    g = p.add_argument_group("options beyond the original")
+    g.add_argument("--device", default="auto")
+    g.add_argument("--honour_test_batch", action="store_true", help="use --test_batch for the val loader")
+    g.add_argument("--weights", default=None, help="float weights file for --pretrained (default: published)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m haq.finetune", description=__doc__.split("\n\n")[0])
+    add_training_args(p, 1e-5, "resnet50")
+    p.add_argument(
+        "--linear_quantization", action="store_true", help="linear quantization (qmobilenetv2 etc.)"
+    )
+    p.add_argument("--free_high_bit", default=True, type=str2bool, help="leave >64-centroid layers free")
+    g = p.add_argument_group("strategy (the original hard-coded it)")
+    g.add_argument("--strategy", default=None, help=f"preset ({', '.join(PRESETS)}) or a JSON list")
+    g.add_argument(
+        "--bit-config", "--bit_config", dest="bit_config", default=None, type=Path, help="bit-config file"
+    )
+    return p
+
+
+def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataLoader, int]:
+    """Full train/val loaders (ImageNet transforms, or digits at the arch's size)."""
+    if args.data_name not in DATA_CLASSES:
+        raise UsageError(f"unknown --data_name {args.data_name!r}; choose from {', '.join(DATA_CLASSES)}")
+    embedded = args.data if args.data in ("digits", "synthetic") else "digits"
+    digits = args.data in ("digits", "synthetic") or args.data_name in ("digits", "synthetic")
+    size = input_size_of(arch) if digits else (299 if arch.startswith("inception") else 224)
+    preset = "digits" if digits else "imagenet"
+    train_ds, val_ds, _ = build_datasets(embedded if digits else args.data, preset=preset, image_size=size)
+    gen = torch.Generator().manual_seed(args.manualSeed)
+    val_batch = args.test_batch if args.honour_test_batch else args.train_batch
+    train = DataLoader(train_ds, args.train_batch, shuffle=True, num_workers=args.workers, generator=gen)
+    val = DataLoader(val_ds, val_batch, shuffle=False, num_workers=args.workers)
+    return train, val, DATA_CLASSES[args.data_name]
+
+
+def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, num_classes: int) -> list:
+    """The strategy from ``--bit-config``, ``--strategy`` or the arch's default preset."""
+    reg, names = layer_names(args.arch, model, types, num_classes)
+    if args.bit_config is not None:
+        return strategy_from_bitconfig(args.bit_config, names, reg, args.linear_quantization)
+    name = args.strategy
+    if name is None:
+        if args.linear_quantization and "mobilenetv2" in args.arch:
+            name = "mobilenetv2_linear_0.6"
+        elif not args.linear_quantization and args.arch.startswith("resnet50"):
+            name = "resnet50_kmeans_readme"
+        else:
+            raise UsageError(f"no default strategy for {args.arch!r}: pass --strategy or --bit-config")
+    if name in PRESETS:
+        strategy = PRESETS[name][1]
+    else:
+        try:
+            strategy = json.loads(name)
+        except json.JSONDecodeError:
+            raise UsageError(
+                f"--strategy {name!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON list"
+            ) from None
+    if not isinstance(strategy, list) or len(strategy) != len(names):
+        n = len(strategy) if isinstance(strategy, list) else "?"
+        raise UsageError(f"strategy has {n} entries but {args.arch!r} has {len(names)} quantizable layers")
+    pairs = all(isinstance(s, list) and len(s) == 2 for s in strategy)
+    if pairs != bool(args.linear_quantization):
+        want = "[w, a] pairs" if args.linear_quantization else "ints"
+        raise UsageError(
+            f"strategy entries must be {want} in {'linear' if args.linear_quantization else 'K-means'} mode"
+        )
+    return strategy
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    if args.linear_quantization != is_quantized_arch(args.arch):
+        need = "a q* model (e.g. qmobilenetv2)" if args.linear_quantization else "a float model"
+        raise ArchError(
+            f"{'linear' if args.linear_quantization else 'K-means'} mode needs {need}, got {args.arch!r}"
+        )
+    if args.gpu_id is not None:
+        import os
+
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_id
+    if args.manualSeed is None:
+        args.manualSeed = random.randint(1, 10000)
+    seed_everything(args.manualSeed)
+    device = choose_device(args.device)
+    train_loader, val_loader, num_classes = make_loaders(args, args.arch)
+    pretrained: bool | str = (args.weights or True) if args.pretrained else False
+    model = build_haq_model(args.arch, num_classes, pretrained=pretrained)
+    types = QUANT_TYPES if args.linear_quantization else KMEANS_TYPES
+    strategy = resolve_strategy(args, model, types, 1000 if args.arch == "qmobilenetv2" else num_classes)
+    model.to(device)
+    books: dict = {}
+    if args.linear_quantization:
+        set_bits(model, strategy)
+        calibrate(model, next(iter(train_loader))[0].to(device))
+    else:
+        books = quantize_model(model, strategy, max_iter=50, random_state=args.manualSeed)
+    ckpt_dir = Path(args.checkpoint)
+    start_epoch, best_acc, opt_state = args.start_epoch, 0.0, None
+    if args.resume:
+        state = read_released_state_dict(args.resume)
+        model.load_state_dict(state, strict=False)
+        if not args.evaluate:
+            full = load_released(args.resume)
+            start_epoch, best_acc, opt_state = (
+                full.get("epoch", 0),
+                float(full.get("best_acc", 0.0)),
+                full.get("optimizer"),
+            )
+            ckpt_dir = Path(args.resume).parent
+    reg, names = layer_names(args.arch, model, types, 1000 if args.arch == "qmobilenetv2" else num_classes)
+    mode = "linear" if args.linear_quantization else "kmeans"
+    cfg = strategy_to_bitconfig(strategy, names, reg, 1000 if args.arch == "qmobilenetv2" else num_classes,
+                                args.linear_quantization, f"haq finetune ({mode}, {args.arch})", arch=args.arch)  # fmt: skip
+    if args.evaluate:
+        stats = evaluate(model, val_loader, device)
+        print(f"Test Loss: {stats['loss']:.4f}, Test Acc: {stats['top1']:.2f} (top-5 {stats['top5']:.2f})")
+        return stats
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+
+    def project() -> None:
+        kmeans_update_model(model, books, free_high_bit=args.free_high_bit)
+
+    def before_epoch(epoch: int) -> None:
+        """With ``free_high_bit``: re-cluster every layer from the current weights at the start of the last epoch."""
+        if books and args.free_high_bit and epoch == args.epochs - 1:
+            books.clear()
+            books.update(quantize_model(model, strategy, max_iter=50, random_state=args.manualSeed + 1))
+
+    with RunLogger(ckpt_dir, args) as logger:
+        write_bitconfig(cfg, ckpt_dir / "bitconfig.json")
+        best = fit(args, model, optimizer, (train_loader, val_loader), device, logger, ckpt_dir, start_epoch, best_acc,
+                   after_step=project if books else None, before_epoch=before_epoch)  # fmt: skip
+        result = {"best_acc": best, "strategy": strategy, "bitconfig": str(ckpt_dir / "bitconfig.json")}
+        logger.finalize(result)
+    print(f"Best acc: {best}")
+    return result
+
+
+if __name__ == "__main__":
+    run_main(main)
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Latency tables: the shipped qmobilenetv2 table and a builder for any registered model."""

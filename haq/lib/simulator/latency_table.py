@@ -1,0 +1,37 @@
+"""Latency lookup tables ``T[i, w-1, a-1]`` of HAQ's linear search (spec haq.md section 7).
+
+The file name follows the original, ``<arch>_<dataset>_batch16_latency_table.npy`` in
+``haq/lib/simulator/lookup_tables/`` (resolved next to this module, not the working directory). The only
+table the original shipped is ``qmobilenetv2_imagenet100``; :mod:`haq.lib.simulator.build_table` makes one
+for any registered model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from common.runtime import UsageError
+
+TABLE_DIR = Path(__file__).resolve().parent / "lookup_tables"
+SIMULATOR_BATCH = 16
+
+
+def table_path(arch: str, dataset: str, batch: int = SIMULATOR_BATCH) -> Path:
+    """Default location of the table of ``arch`` on ``dataset``."""
+    return TABLE_DIR / f"{arch}_{dataset}_batch{batch}_latency_table.npy"
+
+
+def load_table(path: str | Path, arch: str = "", dataset: str = "") -> np.ndarray:
+    """Load a ``[layers, bits, bits]`` table; a missing file names the command that builds one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(
+            f"no latency table {path}; build one with `python -m haq.lib.simulator.build_table --arch {arch or 'ARCH'}"
+            f" --dataset {dataset or 'DATASET'}` or pass --latency_table FILE"
+        )
+    table = np.load(path)
+    if table.ndim != 3 or table.shape[1] != table.shape[2]:
+        raise UsageError(f"latency table {path} has shape {table.shape}, expected [layers, bits, bits]")
+    return table.copy()

@@ -1,0 +1,1 @@
+"""Quantizers (K-means weight sharing, linear), data split and helpers of HAQ."""

@@ -1,0 +1,80 @@
+"""HAQ's data: dataset names, the search split carved from the training set, and the transforms
+(spec haq.md section 4.3).
+
+Search split: the indices of the training set are permuted by a RandomState seeded with 1 (the permutation
+``np.random.seed(1); np.random.shuffle`` gives, without touching numpy's global RNG); the first ``val_size``
+form the validation set (evaluation transform) and the next ``train_size`` the training set (training
+augmentation). Both loaders reshuffle every pass. ``digits`` (embedded data) replaces any ImageNet folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, SubsetRandomSampler
+
+from common.data import build_transforms
+from common.data.build import build_split
+from common.runtime import UsageError, seed_worker
+
+DATASET_CLASSES = {"imagenet": 1000, "imagenet100": 100, "imagenet10": 10, "digits": 10}
+
+
+@dataclass(frozen=True)
+class DataSetup:
+    """How to read one ``--dataset``: classes, image side, transform preset, and the embedding's input side."""
+
+    name: str
+    root: str
+    num_classes: int
+    image_size: int
+    preset: str
+    resize_size: int | None
+    embed_size: int
+
+
+def data_setup(dataset: str, root: str, arch_input_size: int, is_inception: bool = False) -> DataSetup:
+    """Resolve ``--dataset``/``--dataset_root``; ``digits`` in either selects the embedded data."""
+    if dataset not in DATASET_CLASSES:
+        raise UsageError(f"unknown --dataset {dataset!r}; choose from {', '.join(DATASET_CLASSES)}")
+    if dataset == "digits" or os.fspath(root) == "digits":
+        size = arch_input_size
+        classes = DATASET_CLASSES[dataset]
+        return DataSetup(
+            dataset, "digits", classes, size, "digits", None, 224 if "imagenet" in dataset else size
+        )
+    if not os.path.isdir(root):
+        raise UsageError(f"--dataset_root {root!r} is not a folder (nor the embedded name 'digits')")
+    size = 299 if is_inception else 224
+    resize = 341 if is_inception else None
+    return DataSetup(dataset, root, DATASET_CLASSES[dataset], size, "imagenet", resize, 224)
+
+
+def get_split_train_dataset(
+    setup: DataSetup, batch_size: int, n_worker: int, val_size: int, train_size: int, seed: int = 0
+) -> tuple[DataLoader, DataLoader]:
+    """``(train_loader, val_loader)`` of the search split (module docstring)."""
+    train_tf = build_transforms(setup.preset, True, setup.image_size, resize_size=setup.resize_size)
+    test_tf = build_transforms(setup.preset, False, setup.image_size, resize_size=setup.resize_size)
+    aug = build_split(setup.root, "train", train_tf, image_size=setup.image_size)
+    plain = build_split(setup.root, "train", test_tf, image_size=setup.image_size)
+    order = np.arange(len(aug))
+    np.random.RandomState(1).shuffle(order)
+    val_idx, train_idx = order[:val_size].tolist(), order[val_size : val_size + train_size].tolist()
+    if not train_idx or not val_idx:
+        raise UsageError(
+            f"the training set has {len(aug)} images: --val_size {val_size} leaves "
+            f"{max(len(aug) - val_size, 0)} for --train_size {train_size}; lower them"
+        )
+    gen = torch.Generator().manual_seed(seed)
+
+    def loader(ds, idx):
+        return DataLoader(
+            ds, batch_size=batch_size, sampler=SubsetRandomSampler(idx, generator=gen), num_workers=n_worker,
+            pin_memory=torch.cuda.is_available(), worker_init_fn=seed_worker,
+        )  # fmt: skip
+
+    return loader(aug, train_idx), loader(plain, val_idx)

@@ -1,0 +1,61 @@
+"""Training and evaluation loops shared by the search (one short fine-tune per episode), ``finetune.py`` and
+``pretrain.py``: top-1/top-5 in percent, SGD steps with an optional hook after each step (the K-means
+projection), tqdm progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from common.runtime import AverageMeter, accuracy, progress
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    after_step: Callable[[], None] | None = None,
+    desc: str = "train",
+) -> dict[str, float]:
+    """One epoch in train mode; returns running-average ``loss``, ``top1``, ``top5`` over the epoch."""
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
+    for inputs, targets in progress(loader, desc=desc, leave=False):
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        out = model(inputs)
+        loss = criterion(out, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        _update(meters, loss, out, targets)
+    return {k: float(m.avg) for k, m in meters.items()}
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: Iterable, device: torch.device, desc: str = "eval"
+) -> dict[str, float]:
+    """Eval-mode ``loss``, ``top1``, ``top5`` over ``loader``."""
+    criterion = nn.CrossEntropyLoss()
+    model.eval()
+    meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
+    for inputs, targets in progress(loader, desc=desc, leave=False):
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        out = model(inputs)
+        _update(meters, criterion(out, targets), out, targets)
+    return {k: float(m.avg) for k, m in meters.items()}
+
+
+def _update(meters: dict, loss: torch.Tensor, out: torch.Tensor, targets: torch.Tensor) -> None:
+    k = min(5, out.shape[1])
+    top1, top5 = accuracy(out.detach(), targets, topk=(1, k))
+    n = targets.shape[0]
+    meters["loss"].update(loss.detach(), n)
+    meters["top1"].update(top1.reshape(()), n)
+    meters["top5"].update(top5.reshape(()), n)

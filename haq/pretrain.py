@@ -1,0 +1,80 @@
+"""Float pre-training of HAQ's MobileNetV2 (or any registered model) (spec haq.md section 2.3).
+
+``python -m haq.pretrain -a mobilenetv2 -c checkpoints/mobilenetv2 --epochs 150 --lr 0.05 --wd 0.00004
+--train_batch 256 --half`` is the original's ``run_pretrain.sh`` (72.05 / 90.49 top-1/top-5 on ImageNet).
+Same flags as ``finetune.py`` without the quantization ones; ``--wd`` defaults to 1e-4; cosine LR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
+from haq.finetune import add_training_args, make_loaders
+from haq.lib.utils.fit import fit
+from haq.lib.utils.train import evaluate
+from haq.models import build_haq_model, is_quantized_arch, load_released, read_released_state_dict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m haq.pretrain", description=__doc__.split("\n\n")[0])
+    add_training_args(p, 1e-4, "mobilenetv2")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    if is_quantized_arch(args.arch):
+        raise UsageError(f"pretrain.py trains float models; use {args.arch[1:]!r} instead of {args.arch!r}")
+    if args.manualSeed is None:
+        args.manualSeed = random.randint(1, 10000)
+    seed_everything(args.manualSeed)
+    device = choose_device(args.device)
+    train_loader, val_loader, num_classes = make_loaders(args, args.arch)
+    model = build_haq_model(
+        args.arch, num_classes, pretrained=(args.weights or True) if args.pretrained else False
+    )
+    model.to(device)
+    ckpt_dir, start_epoch, best_acc = Path(args.checkpoint), args.start_epoch, 0.0
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    if args.resume:
+        model.load_state_dict(read_released_state_dict(args.resume), strict=False)
+        if not args.evaluate:
+            full = load_released(args.resume)
+            start_epoch, best_acc = full.get("epoch", 0), float(full.get("best_acc", 0.0))
+            if full.get("optimizer"):
+                optimizer.load_state_dict(full["optimizer"])
+            ckpt_dir = Path(args.resume).parent
+    if args.evaluate:
+        stats = evaluate(model, val_loader, device)
+        print(f"Test Loss: {stats['loss']:.4f}, Test Acc: {stats['top1']:.2f} (top-5 {stats['top5']:.2f})")
+        return stats
+    with RunLogger(ckpt_dir, args) as logger:
+        best = fit(
+            args,
+            model,
+            optimizer,
+            (train_loader, val_loader),
+            device,
+            logger,
+            ckpt_dir,
+            start_epoch,
+            best_acc,
+        )
+        logger.finalize({"best_acc": best})
+    print(f"Best acc: {best}")
+    return {"best_acc": best}
+
+
+if __name__ == "__main__":
+    run_main(main)
+    sys.exit(0)
