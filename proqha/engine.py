@@ -1,0 +1,70 @@
+"""Training and evaluation loops shared by ``main/train.py`` and the search's fine-tuning (spec sections 3.3-3.4).
+
+One training iteration: forward (optionally under torch.amp autocast), cross-entropy, backward, optional
+global gradient-norm clip, optimiser step. Top-1 is averaged over images. No host sync inside the step
+except the meter update, which takes the detached tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+
+from common.runtime import AverageMeter, autocast_context, progress
+
+
+def _top1_count(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == labels).sum()
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: Optimizer,
+    device: torch.device,
+    *,
+    clip: float | None = None,
+    amp: str = "none",
+    top1: AverageMeter | None = None,
+    desc: str = "train",
+) -> tuple[float, float]:
+    """One epoch; returns ``(mean loss, top-1 %)``. Pass ``top1`` to keep averaging over several epochs."""
+    model.train()
+    losses = AverageMeter("loss")
+    top1 = top1 if top1 is not None else AverageMeter("top1")
+    params = [p for p in model.parameters() if p.requires_grad]
+    for images, labels in progress(loader, desc=desc, leave=False):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast_context(device, amp != "none", amp):
+            logits = model(images)
+        loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        n = labels.shape[0]
+        losses.update(loss.detach(), n)
+        top1.update(_top1_count(logits.detach(), labels) * (100.0 / n), n)
+    return losses.avg, top1.avg
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: Iterable, device: torch.device, amp: str = "none"
+) -> tuple[float, float]:
+    """``(mean loss, top-1 %)`` in eval mode over the whole loader."""
+    model.eval()
+    losses, top1 = AverageMeter("loss"), AverageMeter("top1")
+    for images, labels in progress(loader, desc="eval", leave=False):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast_context(device, amp != "none", amp):
+            logits = model(images).float()
+        n = labels.shape[0]
+        losses.update(F.cross_entropy(logits, labels), n)
+        top1.update(_top1_count(logits, labels) * (100.0 / n), n)
+    return losses.avg, top1.avg

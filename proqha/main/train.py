@@ -1,0 +1,116 @@
+"""``python -m proqha.main.train`` (or ``python proqha/main/train.py``): ProQHA's float and quantized baselines.
+
+``--archtype origin`` trains the float model (PACT replaced by ReLU, float weights); ``--archtype quant`` the
+quantized one at ``--k_bits`` (``--pre_k_bits``/``--ratio`` as the original construction), or at the bits of
+``--bits_file`` (a bit-config file, a JSON list or a search checkpoint; the original could not train a mixed
+configuration). SGD (lr, momentum, weight decay on every parameter), MultiStepLR at 50 % and 75 % of
+``--train_epochs``, optional clip (``--clip``, ``--grad_clip``); evaluation every epoch;
+``checkpoint/model_best.pt`` when top-1 improves and ``checkpoint/checkpoint.pt`` every epoch (an interrupted
+run restarts from it in the same ``--out``); ``bitconfig.json`` with the trained bits.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch
+
+from common.bitconfig import write_bitconfig
+from common.data import build_loaders
+from common.runtime import (
+    RunLogger,
+    choose_device,
+    load_checkpoint,
+    run_main,
+    save_checkpoint,
+    seed_everything,
+)
+from proqha.bits import get_bits, set_bits
+from proqha.checkpoints import load_weights
+from proqha.cost import cost_model
+from proqha.data import build_data
+from proqha.engine import evaluate, train_epoch
+from proqha.export import bitconfig_of
+from proqha.optim import multistep_lr, set_lr
+from proqha.prepare import build_model, load_resume, run_dir
+from proqha.utils.options import parse_args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args("proqha/main/train.py", argv)
+    if args.seed is not None:
+        seed_everything(args.seed)
+    device = choose_device(args.device)
+    train_ds, val_ds, num_classes = build_data(args.dataset, args.data_dir, args.seed, args.train_fraction)
+    model, layout, bits = build_model(args, num_classes)
+    if args.resume:
+        load_resume(model, args.resume)
+        if args.archtype == "quant" and args.bits_file:
+            set_bits(model, bits)
+    model.to(device)
+    train_loader, val_loader = build_loaders(
+        train_ds,
+        val_ds,
+        args.train_batch_size,
+        args.workers,
+        seed=args.seed or 0,
+        val_batch_size=args.eval_batch_size,
+    )
+    if args.test_only:
+        loss, top1 = evaluate(model, val_loader, device, args.amp)
+        print(f"test loss {loss:.4f} top-1 {top1:.2f}")
+        return 0
+    out = run_dir(args)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    start, best = 0, 0.0
+    last = out / "checkpoint" / "checkpoint.pt"
+    if last.is_file():
+        saved = load_checkpoint(last)
+        load_weights(model, saved["state_dict"])
+        set_bits(model, saved["kbits"]) if args.archtype == "quant" else None
+        optimizer.load_state_dict(saved["optimizer"])
+        start, best = int(saved["epoch"]), float(saved["best_prec1"])
+    logger = RunLogger(out, args, tensorboard=False)
+    logger.info("%s (%s): bits %s", layout.common_arch, args.archtype, get_bits(model))
+    clip = args.grad_clip if args.clip else None
+    for epoch in range(start, args.train_epochs):
+        lr = multistep_lr(args.lr, epoch, args.train_epochs)
+        set_lr(optimizer, lr)
+        train_loss, train_top1 = train_epoch(model, train_loader, optimizer, device, clip=clip, amp=args.amp)
+        test_loss, test_top1 = evaluate(model, val_loader, device, args.amp)
+        is_best = test_top1 > best
+        best = max(best, test_top1)
+        row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_top1": train_top1}
+        row.update({"test_loss": test_loss, "test_top1": test_top1, "best_top1": best})
+        logger.log_epoch(row)
+        logger.info("epoch %d lr %.3g train %.2f test %.2f best %.2f", epoch, lr, train_top1, test_top1, best)
+        state = {
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "test_prec1": test_top1,
+            "best_prec1": best,
+            "kbits": get_bits(model),
+        }
+        save_checkpoint(state, last, is_best=is_best, best_name="model_best.pt")
+    final_bits = get_bits(model)
+    if args.archtype == "quant":
+        cfg = bitconfig_of(
+            model, layout, final_bits, num_classes, source="ProQHA train.py", costs=cost_model(model)
+        )
+        write_bitconfig(cfg, out / "bitconfig.json")
+    logger.finalize(
+        {"arch": layout.common_arch, "archtype": args.archtype, "kbits": final_bits, "best_top1": best}
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

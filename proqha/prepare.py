@@ -1,0 +1,107 @@
+"""What the entrypoints share: the run directory, the model with its initial bits, resuming weights."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from common.bitconfig import BitConfigError, read_bitconfig, to_proqha
+from common.runtime import UsageError, load_checkpoint
+from proqha.bits import initial_bits, quantizers, set_bits
+from proqha.checkpoints import load_weights, state_dict_of
+from proqha.export import list_order
+from proqha.models import Layout, build_quant_model, to_float
+
+
+def run_dir(args: argparse.Namespace) -> Path:
+    """``--out``, else the original ``{job_dir}/{dataset}/{arch}{num_layers}/{mission}/{time}`` (job_dir: runs/proqha).
+
+    ResNet-20 omits the depth, as the original. ``--reset`` deletes the directory first.
+    """
+    if args.out is not None:
+        out = Path(args.out)
+    else:
+        depth = "" if args.arch == "resnet20" else str(args.num_layers)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H:%M:%S")
+        out = (
+            Path(args.job_dir or "runs/proqha")
+            / args.dataset
+            / f"{args.arch}{depth}"
+            / str(args.mission)
+            / stamp
+        )
+    if args.reset and out.exists():
+        shutil.rmtree(out)
+    return out
+
+
+def read_bits_file(path: str, model: nn.Module, layout: Layout) -> list[int]:
+    """A bit list from a bit-config JSON file, a JSON list, or a checkpoint holding ``kbits``."""
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if isinstance(data, list):
+            return [int(b) for b in data]
+        try:
+            cfg = read_bitconfig(path)
+        except BitConfigError as e:
+            raise UsageError(f"--bits_file {path}: {e}") from e
+        if cfg.arch != layout.common_arch:
+            raise UsageError(f"--bits_file {path} is for {cfg.arch!r}, the model is {layout.common_arch!r}")
+        names = [n for n, m in model.named_modules() if hasattr(m, "quantize_weight")]
+        return to_proqha(cfg, order=list_order(model), quant_layers=names)
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "kbits" not in ckpt:
+        raise UsageError(f"--bits_file {path}: a checkpoint needs a 'kbits' entry")
+    return [int(b) for b in ckpt["kbits"]]
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> tuple[nn.Module, Layout, list[int]]:
+    """The model of ``--dataset/--arch/--num_layers`` with its construction bits (``--k_bits``, ``--pre_k_bits``,
+    ``--ratio``, or ``--bits_file``); ``--archtype origin`` gives the float baseline (bits all 32)."""
+    model, layout = build_quant_model(args.dataset, args.arch, args.num_layers, num_classes, args.width_mult)
+    n = len(quantizers(model))
+    bits = initial_bits(args.k_bits, n, args.pre_k_bits, args.ratio)
+    if getattr(args, "bits_file", None):
+        bits = read_bits_file(args.bits_file, model, layout)
+        if len(bits) != n:
+            raise UsageError(f"--bits_file has {len(bits)} bits, the model has {n} quantizers")
+        if any(not 1 <= b <= 32 for b in bits):
+            raise UsageError("--bits_file bits must be within 1..32")
+    set_bits(model, bits)
+    if args.archtype == "origin":
+        to_float(model)
+        bits = [32] * n
+    return model, layout, bits
+
+
+def load_resume(model: nn.Module, path: str) -> dict[str, Any]:
+    """Load ``--resume`` weights (by name, positional fallback) and the bits of a search checkpoint."""
+    ckpt = load_checkpoint(path)
+    load_weights(model, state_dict_of(ckpt))
+    if isinstance(ckpt, dict) and "kbits" in ckpt:
+        set_bits(model, [int(b) for b in ckpt["kbits"]])
+    return ckpt if isinstance(ckpt, dict) else {}
+
+
+def rng_state() -> dict[str, Any]:
+    """Python and torch random states, for resuming a search exactly."""
+    import random
+
+    version, state, gauss = random.getstate()
+    return {"python": [version, list(state), gauss], "torch": torch.get_rng_state()}
+
+
+def set_rng_state(saved: dict[str, Any]) -> None:
+    import random
+
+    version, state, gauss = saved["python"]
+    random.setstate((version, tuple(state), gauss))
+    torch.set_rng_state(saved["torch"])

@@ -1,0 +1,1 @@
+"""The progressive mixed-precision search of ProQHA (specs/proqha.md section 3.3)."""
