@@ -432,9 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_weights(model: nn.Module, path: str) -> None:
     from common.models.pretrained import read_state_dict
+    from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
 
+    state = read_state_dict(path)
+    if is_pytorchcv_resnet(state):
+        state = pytorchcv_resnet_to_torchvision(state)
     try:
-        model.load_state_dict(read_state_dict(path), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise UsageError(f"checkpoint {path} does not fit {type(model).__name__}: {first}") from None

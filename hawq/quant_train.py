@@ -153,8 +153,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--data-percentage must be in (0, 1], got {args.data_percentage}")
     if args.batch_size < 1 or args.epochs < 0:
         raise UsageError("--batch-size must be >= 1 and --epochs >= 0")
-    if args.bias_bit == 0 and args.fix_BN:
-        raise UsageError("--bias-bit 0 cannot be combined with --fix-BN: folded BN needs a quantized bias")
+    if args.bias_bit == 0:
+        raise UsageError(
+            "--bias-bit 0 (no bias quantization) is not supported: folded BN and the classifier need an integer "
+            "bias (the original crashes too, quirk 5)"
+        )
     if args.resume_quantize and not args.resume:
         raise UsageError("--resume-quantize needs --resume PATH")
     if args.resume and not Path(args.resume).is_file():

@@ -324,3 +324,15 @@ def test_fixedpoint_matches_float_requant(ints: np.ndarray, s_in: float, s_out: 
     out = fixedpoint_requantize(z, 32, "symmetric", s_o, s_a)
     ref = torch.round(torch.round(z / s_a).double() * s_a.double() / s_o.double()).float()
     assert torch.all((out - ref).abs() <= 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=-1e30, max_value=1e30, allow_nan=False, allow_infinity=False))
+def test_frexp64_equals_torch_frexp(value: float) -> None:
+    from hawq.utils.quantization_utils.quant_utils import frexp64
+
+    x = torch.tensor([value, value / 3, value * 1e-12], dtype=torch.float64)
+    x = x[(x == 0) | (x.abs() > 2.3e-308)]  # normal numbers and zero
+    mantissa, exponent = frexp64(x)
+    ref_m, ref_e = torch.frexp(x)
+    assert torch.equal(mantissa, ref_m) and torch.equal(exponent, ref_e.to(torch.float64))

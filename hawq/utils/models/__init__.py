@@ -15,7 +15,7 @@ from torch import nn
 
 from common.layers import enumerate_arch
 from common.models import build_model, get_spec
-from common.models.pretrained import read_state_dict
+from common.models.pretrained import read_state_dict, weights_dir
 from common.runtime import UsageError
 from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
 from hawq.utils.models.q_mobilenetv2 import QLinearBottleneck, QMobileNetV2, q_mobilenetv2_w1
@@ -80,13 +80,25 @@ def load_float_weights(model: nn.Module, path: str | Path) -> None:
 def build_float_model(
     arch: str, num_classes: int | None = None, pretrained: bool | str | Path = False
 ) -> nn.Module:
-    """The float model behind ``arch`` (``pretrained``: False, True for the published weights, or a file)."""
+    """The float model behind ``arch`` (``pretrained``: False, True for the published weights, or a file).
+
+    A file, or the pytorchcv file found by :func:`pytorchcv_weights_file`, may hold torchvision or pytorchcv names.
+    """
     spec = resolve_arch(arch)
+    if pretrained is True and pytorchcv_weights_file(arch).is_file():
+        pretrained = pytorchcv_weights_file(arch)
     if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
         model = build_model(spec.float_name, num_classes)
         load_float_weights(model, pretrained)
         return model
     return build_model(spec.float_name, num_classes, pretrained=pretrained)
+
+
+def pytorchcv_weights_file(arch: str) -> Path:
+    """Where ``--pretrained`` looks first for pytorchcv's weights of ``arch`` (what the original fine-tuned):
+    ``$MPQ_WEIGHTS_DIR/pytorchcv/<arch>.pth``; without it the model's own published weights are used
+    (torchvision's for ``resnet18``/``resnet50b``, ``$MPQ_WEIGHTS_DIR/<file>`` for the others)."""
+    return weights_dir() / "pytorchcv" / f"{arch}.pth"
 
 
 def final_feature_size(float_name: str, input_size: int) -> int:

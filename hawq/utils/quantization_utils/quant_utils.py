@@ -235,12 +235,28 @@ def batch_frexp(inputs: Tensor, max_bit: int = 31) -> tuple[Tensor, Tensor]:
     Decimal loop. ``m`` can equal ``2^31`` (for ``f ≥ 1 − 2^−32``), hence float64 rather than int32. For
     ``x = 0``: ``m = 0``, ``e = max_bit``. Returns float64 ``(m, e)`` with the input's shape and device.
     """
-    x = inputs.to(torch.float64)
-    mantissa, exponent = torch.frexp(x)
+    mantissa, exponent = frexp64(inputs.to(torch.float64))
     shifted = mantissa * float(2**max_bit)
     m = torch.sign(shifted) * torch.floor(shifted.abs() + 0.5)
-    e = float(max_bit) - exponent.to(torch.float64)
-    return m, e
+    return m, float(max_bit) - exponent
+
+
+def frexp64(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.frexp`` for float64 (normal numbers and 0) with a float64 exponent, in float arithmetic only.
+
+    ``k = ⌊log2|x|⌋ + 1`` corrected by one step either way, ``f = x / 2^k`` (exact: a power-of-two division), so
+    ``f ∈ [0.5, 1)``. ``torch.frexp`` returns an int32 exponent, which ``torch.compile`` cannot lower on CPU.
+    """
+    a = x.abs()
+    nonzero = a > 0
+    k = torch.floor(torch.log2(torch.where(nonzero, a, torch.ones_like(a)))) + 1
+    f = a / torch.exp2(k)
+    k = torch.where(f >= 1, k + 1, k)
+    f = torch.where(f >= 1, f / 2, f)
+    low = (f < 0.5) & nonzero
+    k = torch.where(low, k - 1, k)
+    f = torch.where(low, f * 2, f)
+    return torch.sign(x) * f, torch.where(nonzero, k, torch.zeros_like(k))
 
 
 def _dyadic_requant(z_int: Tensor, s_in: Tensor, s_w: Tensor, s_out: Tensor, ndim: int) -> Tensor:
