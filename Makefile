@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce lint clean
+.PHONY: setup test reproduce lint bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,14 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m reproduce
+
+# timing, not tests: small settings, CPU; see benchmarks/README.md (pyhessian: pip install -e '.[bench]')
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/bench_hawq.py --batch 4 --image-size 112 --steps 6 --warmup 2 --hessian-batch 16 --probes 5
+	$(PY) benchmarks/bench_haq.py --episodes 2 --train_size 128 --device cpu
+	$(PY) benchmarks/bench_hmq.py --network tiny_resnet --batches 15
+	$(PY) benchmarks/bench_proqha.py --lam 2 --batch 16
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
