@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     new = p.add_argument_group("added by this reimplementation")
     new.add_argument("--bit-config", type=Path, default=None, help="portable bit-config file")
     new.add_argument("--kd-reduction", default="mean", choices=("mean", "batchmean"), help="KL reduction")
+    new.add_argument(
+        "--standard-bn",
+        action="store_true",
+        help="PyTorch BatchNorm statistics in unfolded-BN training (quirk 7)",
+    )
     new.add_argument("--resume-by-position", action="store_true", help="original key-order float resume")
     new.add_argument("--teacher-checkpoint", default=None, help="float weights of the teacher")
     new.add_argument("--image-size", type=int, default=None, help="default 224 (32 for digits)")
@@ -213,6 +218,7 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         fix_BN_threshold=args.fix_BN_threshold,
         checkpoint_iter=args.checkpoint_iter,
         fixed_point_quantization=args.fixed_point_quantization,
+        standard_bn=args.standard_bn,
     )
     matched = configure_quant_modules(model, module_bits, settings)
     notes.append(f"match all modules defined in bit_config: {matched == len(module_bits)}")

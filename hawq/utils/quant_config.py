@@ -134,6 +134,7 @@ class QuantSettings:
     fix_BN_threshold: int | None = None  # noqa: N815
     checkpoint_iter: int = -1
     fixed_point_quantization: bool = False
+    standard_bn: bool = False
 
 
 def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], settings: QuantSettings) -> int:
@@ -161,6 +162,7 @@ def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], setti
         module.training_BN_mode = settings.fix_BN
         module.checkpoint_iter_threshold = settings.checkpoint_iter
         module.fixed_point_quantization = settings.fixed_point_quantization
+        module.standard_bn = settings.standard_bn
         bits = module_bits[name]
         if hasattr(module, "activation_bit"):
             module.activation_bit = bits

@@ -159,3 +159,30 @@ def test_quant_average_pool2d_truncates_and_passes_float_without_scale() -> None
     y = torch.randn(2, 3, 7, 7)
     out, sf = QuantAveragePool2d()(y)
     assert sf is None and torch.allclose(out, y.mean(dim=(2, 3), keepdim=True))
+
+
+def test_standard_bn_option_matches_pytorch_batchnorm() -> None:
+    """--standard-bn (quirk 7 fixed): the unfolded path normalises and tracks statistics like nn.BatchNorm2d."""
+    torch.manual_seed(0)
+    conv, bn = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+    qbn = QuantBnConv2d(weight_bit=8, bias_bit=32, per_channel=True)
+    qbn.set_param(conv, bn)
+    qbn.standard_bn = True
+    x = torch.randn(6, 3, 8, 8)
+    out, _ = qbn(x)
+    reference_bn = torch.nn.BatchNorm2d(4).train()
+    reference_bn.load_state_dict(bn.state_dict())
+    lo = conv.weight.detach().reshape(4, -1).abs().amax(1) / 127
+    w_deq = torch.round(conv.weight.detach() / lo.view(-1, 1, 1, 1)).clamp(-128, 127) * lo.view(-1, 1, 1, 1)
+    expected = reference_bn(torch.nn.functional.conv2d(x, w_deq, padding=1))
+    assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(qbn.bn.running_mean, reference_bn.running_mean, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(qbn.bn.running_var, reference_bn.running_var, rtol=1e-4, atol=1e-6)
+    qbn.standard_bn = False
+    faithful, _ = qbn(x)
+    assert not torch.allclose(
+        faithful, expected, rtol=1e-6, atol=1e-7
+    )  # the default keeps the unbiased variance

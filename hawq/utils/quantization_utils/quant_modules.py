@@ -496,6 +496,8 @@ class QuantBnConv2d(nn.Module):
       (as in the original the float conv bias sits inside the conv, so it is scaled by ``s_w`` as well);
     * ``μ_B = mean(y)``, ``σ²_B = var(y)`` over ``(N, H, W)``, **unbiased** (quirk 7);
     * ``running ← 0.99 · running + 0.01 · batch`` (``bn.momentum = 0.99``, reversed EMA; done on every call);
+    * with ``standard_bn = True`` (``--standard-bn``, quirk 7 fixed): PyTorch's BatchNorm instead, i.e. the biased
+      batch variance normalises and the running statistics move by 0.1 of the batch (unbiased variance);
     * ``out = γ / sqrt(σ²_B + eps) · (y − μ_B) + β``; returns ``(out, s_w · γ / sqrt(σ²_B + eps))``.
 
     *Mode switching*: ``fix()`` sets ``fix_flag`` and ``fix_BN``; ``unfix()`` restores ``fix_BN =
@@ -532,6 +534,7 @@ class QuantBnConv2d(nn.Module):
         self.fix_BN_threshold = fix_BN_threshold
         self.counter = 1
         self.quant_mode = quant_mode
+        self.standard_bn = False
 
     def extra_repr(self) -> str:
         return (
@@ -596,11 +599,13 @@ class QuantBnConv2d(nn.Module):
         batch_mean = y.mean(dim=(0, 2, 3))
         batch_var = y.var(dim=(0, 2, 3))  # unbiased (quirk 7)
         bn = self.bn
+        # standard_bn: PyTorch's BatchNorm (biased variance to normalise, running stats with momentum 0.1)
+        keep = 0.9 if self.standard_bn else bn.momentum
         with torch.no_grad():
-            m = bn.momentum
-            bn.running_mean.copy_(bn.running_mean * m + (1 - m) * batch_mean)
-            bn.running_var.copy_(bn.running_var * m + (1 - m) * batch_var)
-        factor = bn.weight / torch.sqrt(batch_var + bn.eps)
+            bn.running_mean.copy_(bn.running_mean * keep + (1 - keep) * batch_mean)
+            bn.running_var.copy_(bn.running_var * keep + (1 - keep) * batch_var)
+        norm_var = y.var(dim=(0, 2, 3), unbiased=False) if self.standard_bn else batch_var
+        factor = bn.weight / torch.sqrt(norm_var + bn.eps)
         out = factor.view(1, -1, 1, 1) * (y - batch_mean.view(1, -1, 1, 1)) + bn.bias.view(1, -1, 1, 1)
         return out, s_w.reshape(-1) * factor
 
