@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ompq.PTQ.quant.quantizer import UniformAffineQuantizer
+from ompq.PTQ.quant.quantizer import UniformAffineQuantizer, clamp_inclusive
 
 ZETA = 1.1
 GAMMA = -0.1
@@ -35,7 +35,7 @@ class AdaRoundQuantizer(nn.Module):
 
     def get_soft_targets(self) -> Tensor:
         """h(α) = clamp(σ(α)(ζ − γ) + γ, 0, 1)."""
-        return torch.clamp(torch.sigmoid(self.alpha) * (ZETA - GAMMA) + GAMMA, 0, 1)
+        return clamp_inclusive(torch.sigmoid(self.alpha) * (ZETA - GAMMA) + GAMMA, 0, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.round_mode == "nearest":
@@ -45,7 +45,7 @@ class AdaRoundQuantizer(nn.Module):
             x_int = x_floor + (self.get_soft_targets() if self.soft_targets else (self.alpha >= 0).float())
         else:
             raise ValueError(f"unknown round_mode {self.round_mode!r}")
-        q = torch.clamp(x_int + self.zero_point, 0, self.n_levels - 1)
+        q = clamp_inclusive(x_int + self.zero_point, 0, self.n_levels - 1)
         return (q - self.zero_point) * self.delta
 
 

@@ -26,6 +26,17 @@ class _RoundSTE(torch.autograd.Function):
         return grad
 
 
+def clamp_inclusive(x: Tensor, low: float, high: float) -> Tensor:
+    """``clamp`` whose gradient is 1 on the closed interval ``[low, high]`` and 0 outside.
+
+    Recent torch passes no gradient at the exact bounds of ``torch.clamp(x, low, high)``; BRECQ's step-size and
+    AdaRound gradients were computed with the bounds included (``ptq_brecq_golden``: ∂Σy²/∂Δ of the activation
+    quantizer depends on the values that land exactly on the top level).
+    """
+    inside = (x >= low) & (x <= high)
+    return torch.where(inside, x, x.detach().clamp(low, high))
+
+
 def round_ste(x: Tensor) -> Tensor:
     """round(x) forward, identity backward."""
     return _RoundSTE.apply(x)
@@ -82,7 +93,7 @@ class UniformAffineQuantizer(nn.Module):
                 self.delta = delta
             self.zero_point = zp
             self.inited = True
-        q = torch.clamp(round_ste(x / self.delta) + self.zero_point, 0, self.n_levels - 1)
+        q = clamp_inclusive(round_ste(x / self.delta) + self.zero_point, 0, self.n_levels - 1)
         return (q - self.zero_point) * self.delta
 
     def init_quantization_scale(self, x: Tensor, channel_wise: bool = False) -> tuple[Tensor, Tensor]:

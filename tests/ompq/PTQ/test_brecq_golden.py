@@ -48,9 +48,13 @@ def test_max_per_tensor_and_act_mse(bits):
     assert float(q.delta) == pytest.approx(J[f"uaq_w_max_pertensor_b{bits}"]["delta"], rel=1e-6)
     assert float(q.zero_point) == J[f"uaq_w_max_pertensor_b{bits}"]["zero_point"]
     a = UniformAffineQuantizer(bits, scale_method="mse", leaf_param=True)
-    close(a(t("A")), f"uaq_act_mse_b{bits}_out")
+    y = a(t("A"))
+    close(y, f"uaq_act_mse_b{bits}_out")
     assert isinstance(a.delta, nn.Parameter)
     assert float(a.delta.detach()) == pytest.approx(J[f"uaq_act_mse_b{bits}"]["delta"], rel=1e-6)
+    (y**2).sum().backward()  # the step-size gradient BRECQ's activation calibration learns from
+    expected = J[f"uaq_act_mse_b{bits}"]["grad_delta_of_sum_sq"]
+    assert float(a.delta.grad) == pytest.approx(expected, rel=1e-4, abs=1e-2)
 
 
 def test_adaround_and_regularizer():
