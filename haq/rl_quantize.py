@@ -192,6 +192,10 @@ def save_search_state(path: Path, agent: DDPG, env: Any, episode: int, best: tup
         "episode": episode, "agent": agent.state_dict(), "memory": memory, "rng": _rng_state(agent),
         "embedding": torch.from_numpy(env.layer_embedding), "best_reward": best[0], "best_policy": best[1],
     }  # fmt: skip
+    episode_fn = getattr(env, "evaluate", None)
+    if episode_fn is not None:  # k-means seed counter and the search split's sampling order
+        state["evaluate_calls"] = episode_fn.calls
+        state["sampler_rng"] = episode_fn.train_loader.sampler.generator.get_state()
     save_checkpoint(state, path)
 
 
@@ -205,6 +209,10 @@ def load_search_state(path: Path, agent: DDPG, env: Any) -> tuple[int, tuple[flo
         agent.memory.append(o, a, r, d)
     _restore_rng(agent, state["rng"])
     env.layer_embedding[:] = state["embedding"].numpy()
+    episode_fn = getattr(env, "evaluate", None)
+    if episode_fn is not None and "evaluate_calls" in state:
+        episode_fn.calls = int(state["evaluate_calls"])
+        episode_fn.train_loader.sampler.generator.set_state(state["sampler_rng"])
     return int(state["episode"]), (float(state["best_reward"]), state["best_policy"])
 
 

@@ -175,10 +175,22 @@ def train_epoch(
         with autocast_context(cfg.device, cfg.amp != "none", cfg.amp):
             logits = model(images)
             loss = criterion(logits.float(), labels)
+        late: list[tuple[torch.Tensor, torch.Tensor]] = []
         if cfg.search and cfg.gamma > 0:
             r = expected_weight_compression(bare)
-            loss = loss + compression_penalty(r, cfg.target, cfg.gamma, cfg.gamma_rate)
+            penalty = compression_penalty(r, cfg.target, cfg.gamma, cfg.gamma_rate)
+            if model is not bare and not tau > 0:
+                # DDP on the hard path: the weight search matrices are not in the forward graph, so DDP
+                # marks them ready at once; their (rank-identical) penalty gradient is added after backward.
+                mats = [m.search_matrix for m in bare.modules() if isinstance(m, HMQ) and m.is_weight]
+                late = list(zip(mats, torch.autograd.grad(scaler.scale(penalty), mats), strict=True))
+            else:
+                loss = loss + penalty
         scaler.scale(loss).backward()
+        for param, grad in late:
+            param.grad = grad if param.grad is None else param.grad + grad
+        if late:
+            loss = loss + penalty.detach()
         for opt in optimizers:
             scaler.step(opt)
         scaler.update()
