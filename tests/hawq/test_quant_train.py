@@ -41,7 +41,7 @@ def float_ckpt(tmp_path_factory) -> Path:
 def qat8(tmp_path_factory, float_ckpt) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("qat8")
     result = quant_train.main(
-        BASE + ["--epochs", "1", "--data-percentage", "0.3", "--fix-BN", "--quant-scheme", "uniform8",
+        BASE + ["--epochs", "1", "--data-percentage", "0.15", "--fix-BN", "--quant-scheme", "uniform8",
                 "--resume", str(float_ckpt), "--save-path", str(out) + "/"]
     )  # fmt: skip
     return out, result
@@ -87,7 +87,7 @@ def _trained_model(out: Path) -> torch.nn.Module:
 def test_integer_only_inference_equals_fake_quant_on_digits(qat8) -> None:
     model = _trained_model(qat8[0])
     _, val, _ = build_datasets("digits", preset="digits", image_size=32)
-    x = torch.stack([val[i][0] for i in range(160)])
+    x = torch.stack([val[i][0] for i in range(64)])
     program = lower(model, x[:1])
     with torch.no_grad():
         fake = model(x)

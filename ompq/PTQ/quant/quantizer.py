@@ -132,16 +132,29 @@ class UniformAffineQuantizer(nn.Module):
         raise NotImplementedError(f"scale_method {self.scale_method!r}")
 
     def _mse_per_channel(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The MSE range search for every output channel at once (first minimum per channel, as the loop)."""
+        """The MSE range search for all output channels together, one shrink factor at a time.
+
+        Same arithmetic as the per-tensor loop (the factor 1 − 0.01i is a Python float, so each candidate range
+        is rounded exactly as there) and the same choice: a channel moves to a candidate only when its score is
+        strictly lower, i.e. the first minimum wins. One candidate at a time keeps the temporaries at the size of
+        the weight, which is several times faster on CPU than scoring all 80 candidates in one broadcast.
+        """
         flat = x.reshape(x.shape[0], -1)
-        shrink = 1.0 - torch.arange(MSE_CANDIDATES, dtype=x.dtype, device=x.device) * MSE_SHRINK
-        hi = flat.max(dim=1).values[None, :, None] * shrink[:, None, None]
-        lo = flat.min(dim=1).values[None, :, None] * shrink[:, None, None]
-        score = (flat[None] - fake_quant(flat[None], hi, lo, self.n_bits)).abs().pow(MSE_P).mean(dim=2)
-        best = torch.argmin(score, dim=0)
-        cols = torch.arange(flat.shape[0], device=x.device)
-        delta = (hi[best, cols, 0] - lo[best, cols, 0]) / (2**self.n_bits - 1)
-        zp = torch.round(-lo[best, cols, 0] / delta)
+        top = flat.max(dim=1, keepdim=True).values
+        bottom = flat.min(dim=1, keepdim=True).values
+        best = torch.full_like(top, float("inf"))
+        best_hi, best_lo = top.clone(), bottom.clone()
+        for i in range(MSE_CANDIDATES):
+            factor = 1.0 - i * MSE_SHRINK
+            hi, lo = top * factor, bottom * factor
+            err = flat - fake_quant(flat, hi, lo, self.n_bits)
+            score = err.abs_().pow_(MSE_P).mean(dim=1, keepdim=True)
+            better = score < best
+            best = torch.where(better, score, best)
+            best_hi = torch.where(better, hi, best_hi)
+            best_lo = torch.where(better, lo, best_lo)
+        delta = (best_hi - best_lo) / (2**self.n_bits - 1)
+        zp = torch.round(-best_lo / delta)
         shape = (-1,) + (1,) * (x.dim() - 1)
         return delta.reshape(shape), zp.reshape(shape)
 
