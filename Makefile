@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_haq.py --episodes 2 --train_size 128 --device cpu
 	$(PY) benchmarks/bench_hmq.py --network tiny_resnet --batches 15
 	$(PY) benchmarks/bench_proqha.py --lam 2 --batch 16
+	$(PY) benchmarks/bench_ompq.py --model resnet18 --batch 32 --size 224 --repeat 3
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
