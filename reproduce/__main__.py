@@ -1,9 +1,11 @@
-"""``python -m reproduce`` (``make reproduce``): regenerate every published table this checkout covers.
+"""``python -m reproduce`` (``make reproduce``): regenerate every published table of the five papers.
 
-Today that is the cost figures of all five papers (published, ours, difference, status) and the
-float baseline on the embedded ``digits`` data; each method issue adds its tables here.
-Outputs go to ``--out`` (default ``runs/reproduce``): ``costs.md``, ``costs.csv``, the bit-config
-files the listed commands read, and the baseline's run folder.
+Every published table or figure (``reproduce/tables/``) with, per printed number, the published figure, ours,
+the difference, a status and the command that produces it: costs are recomputed from the shipped bit
+configurations, accuracies say what data they need. Then the float baseline on the embedded ``digits`` data.
+Outputs go to ``--out`` (default ``runs/reproduce``): ``ledger.md`` and ``ledger.csv`` (every row of every
+table), ``tables/<table>.md``, ``costs.md`` and ``costs.csv`` (every cost figure), the bit-config files the
+cost commands read (``configs/``), and the baseline's run folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from common.runtime import atomic_write_text, run_main
 from reproduce.cost_table import all_figures
 from reproduce.figures import MISMATCH, to_csv, to_markdown
+from reproduce.ledger import print_summary, write_tables
 
 
 def run_costs(out: Path) -> list[dict]:
@@ -34,15 +37,31 @@ def run_costs(out: Path) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", choices=("costs", "baseline"), help="run one part only")
+    p.add_argument(
+        "--only",
+        choices=("costs", "baseline"),
+        help="costs: the cost figures, every published table and the ledger (no training); baseline: digits",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     p.add_argument("--baseline-epochs", type=int, default=15)
     args = p.parse_args(argv)
     status = 0
+    written = []
     if args.only in (None, "costs"):
+        print("[1/2] cost figures and published tables", flush=True)
         rows = run_costs(args.out)
-        status = int(any(r["status"] == MISMATCH for r in rows))
+        tables, ledger = write_tables(args.out, rows)
+        print_summary(tables, ledger)
+        status = int(any(r["status"] == MISMATCH for r in [*rows, *ledger]))
+        written += [
+            ("ledger (every published figure)", args.out / "ledger.md"),
+            ("ledger as CSV", args.out / "ledger.csv"),
+            (f"{len(tables)} tables, one Markdown file each", args.out / "tables"),
+            ("cost figures", args.out / "costs.md"),
+            ("bit configurations of the cost commands", args.out / "configs"),
+        ]
     if args.only in (None, "baseline"):
+        print("[2/2] float baseline on digits", flush=True)
         from reproduce import baseline_digits
 
         result = baseline_digits.main(
@@ -51,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"float baseline {result['arch']} on digits: top-1 {result['val_acc1']:.2f}% after {result['epochs']} epochs"
         )
+        written.append(("float baseline run", args.out / "baseline_digits"))
+    print("\nwritten:")
+    for what, path in written:
+        print(f"  {what:<40} {path}")
     return status
 
 

@@ -67,6 +67,7 @@ class Figure:
             "rounding": self.rounding,
             "reason": self.reason,
             "command": self.command,
+            "digits": self.digits,
         }
 
 
