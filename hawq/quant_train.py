@@ -26,7 +26,7 @@ import argparse
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from torch import nn
 
 from common.bitconfig import BitConfig, LayerBits, write_bitconfig
 from common.cost import evaluate_bitconfig
+from common.cost.convention import CostError
 from common.data import build_datasets, build_loaders, set_loader_epoch
 from common.models import build_model
 from common.runtime import (
@@ -404,9 +405,24 @@ def _setup_log(save_path: Path, is_main: bool) -> None:
     log.addHandler(logging.StreamHandler())
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = build_parser().parse_args(argv)
-    check_args(args)
+def hawq_epoch_schedule(trainer: Trainer, epoch: int) -> None:
+    """HAWQ-V3's step schedule (§3.8): ``lr · 0.1^(epoch // 30)`` set at every epoch start."""
+    adjust_learning_rate(trainer.optimizer, epoch, trainer.args.lr)
+
+
+def run(
+    args: argparse.Namespace,
+    build_model: Callable[[argparse.Namespace, int, int], tuple[nn.Module, list[str]]] = build_model_for,
+    epoch_schedule: Callable[[Trainer, int], None] = hawq_epoch_schedule,
+    method: str = "hawq",
+    conventions: Sequence[str] = ("hawq",),
+) -> dict[str, Any]:
+    """The QAT / evaluation run shared by HAWQ-V3 and OMPQ's variant of it (checked ``args``).
+
+    ``build_model`` makes the configured quantized model (default :func:`build_model_for`), ``epoch_schedule``
+    sets the learning rate before each epoch (it may also wrap ``trainer.train_loader``), ``method`` and the first
+    applicable cost ``conventions`` label the portable bit-config file the run writes.
+    """
     dist = init_distributed(backend=None if args.dist_backend == "nccl" else args.dist_backend)
     device = choose_device(
         f"cuda:{args.gpu}" if args.gpu is not None and args.device == "auto" else args.device
@@ -414,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.seed is not None:
         seed_everything(args.seed, dist.rank, deterministic=True)
     train_loader, val_loader, classes, size = build_data(args, dist.world_size)
-    model, notes = build_model_for(args, classes, size)
+    model, notes = build_model(args, classes, size)
     teacher = build_teacher(args, classes)
     logger = RunLogger(args.save_path, args, console=False)
     _setup_log(Path(args.save_path), dist.is_main)
@@ -432,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # a float checkpoint's epoch and optimizer belong to another run: only a QAT checkpoint resumes them
         trainer.best_acc1 = _restore_training_state(args, optimizer)
     cfg = portable_bitconfig(unwrap_model(model), args, classes, size)
-    cfg.costs = dict(evaluate_bitconfig(cfg, "hawq").totals)
+    cfg.method = method
+    cfg.costs = _costs(cfg, conventions)
     if dist.is_main:
         write_bitconfig(cfg, Path(args.save_path) / "bit_config.json")
     started = time.perf_counter()
@@ -442,16 +459,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         for epoch in range(args.start_epoch, args.epochs):
             set_loader_epoch(train_loader, epoch)
-            lr = adjust_learning_rate(optimizer, epoch, args.lr)
-            row = {"epoch": epoch, "lr": lr, **trainer.train_epoch(epoch)}
+            trainer.train_loader = train_loader
+            epoch_schedule(trainer, epoch)
+            row = {"epoch": epoch, **trainer.train_epoch(epoch)}
+            row["lr"] = optimizer.param_groups[0]["lr"]
             acc1 = trainer.validate()
             trainer.save(epoch, acc1)
             row.update(trainer.last_val)
             logger.log_epoch(row, step=epoch + 1)
-            log.info("Best acc at epoch %d: %.3f", epoch, trainer.best_acc1)
-        result = {"arch": args.arch, "best_acc1": trainer.best_acc1}
-        if hasattr(trainer, "last_val"):
-            result.update(trainer.last_val)
+            log.info("Best acc at epoch %d: %.3f (lr %.3e)", epoch, trainer.best_acc1, row["lr"])
+        result = {"arch": args.arch, "best_acc1": trainer.best_acc1, **getattr(trainer, "last_val", {})}
     result.update(
         {
             "quant_scheme": None if args.bit_config else args.quant_scheme,
@@ -468,6 +485,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     _setup_log(Path(args.save_path), False)
     cleanup_distributed()
     return result
+
+
+def _costs(cfg: BitConfig, conventions: Sequence[str]) -> dict[str, float]:
+    """Totals under the first of ``conventions`` that covers the architecture."""
+    for name in conventions[:-1]:
+        try:
+            return dict(evaluate_bitconfig(cfg, name).totals)
+        except CostError:
+            continue
+    return dict(evaluate_bitconfig(cfg, conventions[-1]).totals)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    return run(args)
 
 
 if __name__ == "__main__":

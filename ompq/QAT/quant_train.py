@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.bitconfig import write_bitconfig
-from common.cost import evaluate_bitconfig
-from common.cost.convention import CostError
-from common.data import set_loader_epoch
 from common.runtime import (
-    RunLogger,
     UsageError,
-    choose_device,
-    cleanup_distributed,
-    init_distributed,
     load_checkpoint,
     run_main,
-    seed_everything,
-    unwrap_model,
-    wrap_ddp,
 )
 from hawq import quant_train as hawq_qt
 from hawq.utils.checkpoints import load_float_state, load_quantized_state, state_dict_of
@@ -208,71 +196,24 @@ def check_args(args: argparse.Namespace) -> None:
         scheme_bits(args.arch, args.quant_scheme)
 
 
+def ompq_epoch_schedule(trainer: hawq_qt.Trainer, epoch: int) -> None:
+    """Per-iteration cosine lr (§2.2); with KD the lr stays constant unless ``--kd_cosine`` (as the original)."""
+    if trainer.teacher is None or trainer.args.kd_cosine:
+        args = trainer.args
+        trainer.train_loader = CosineSteps(
+            trainer.train_loader, trainer.optimizer, args.lr, epoch, args.epochs
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     check_args(args)
-    dist = init_distributed(backend=None if args.dist_backend == "nccl" else args.dist_backend)
-    device = choose_device(
-        f"cuda:{args.gpu}" if args.gpu is not None and args.device == "auto" else args.device
-    )
-    if args.seed is not None:
-        seed_everything(args.seed, dist.rank, deterministic=True)
-    train_loader, val_loader, classes, size = hawq_qt.build_data(args, dist.world_size)
-    model, notes = build_model_for(args, classes, size)
-    teacher = hawq_qt.build_teacher(args, classes)
-    logger = RunLogger(args.save_path, args, console=False)
-    hawq_qt._setup_log(Path(args.save_path), dist.is_main)
-    log.info("%s", vars(args))
-    for note in notes:
-        log.info("%s", note)
-    model = wrap_ddp(model.to(device), device, dist)
-    if teacher is not None:
-        teacher = teacher.to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
-    )
-    trainer = hawq_qt.Trainer(args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger)
-    if args.resume and args.resume_quantize:
-        trainer.best_acc1 = hawq_qt._restore_training_state(args, optimizer)
-    cfg = hawq_qt.portable_bitconfig(unwrap_model(model), args, classes, size)
-    cfg.method = "ompq"
     try:
-        cfg.costs = dict(evaluate_bitconfig(cfg, "ompq").totals)
-    except CostError:
-        cfg.costs = dict(evaluate_bitconfig(cfg, "hawq").totals)
-    if dist.is_main:
-        write_bitconfig(cfg, Path(args.save_path) / "bit_config.json")
-    started = time.perf_counter()
-    if args.evaluate:
-        acc1 = trainer.validate()
-        result: dict[str, Any] = {"arch": args.arch, "val_acc1": acc1, **trainer.last_val}
-    else:
-        for epoch in range(args.start_epoch, args.epochs):
-            set_loader_epoch(train_loader, epoch)
-            if teacher is None or args.kd_cosine:
-                steps = CosineSteps(train_loader, optimizer, args.lr, epoch, args.epochs)
-                trainer.train_loader = steps
-            row = {"epoch": epoch, **trainer.train_epoch(epoch)}
-            row["lr"] = optimizer.param_groups[0]["lr"]
-            acc1 = trainer.validate()
-            trainer.save(epoch, acc1)
-            row.update(trainer.last_val)
-            logger.log_epoch(row, step=epoch + 1)
-            log.info("Best acc at epoch %d: %.3f (lr %.3e)", epoch, trainer.best_acc1, row["lr"])
-        result = {"arch": args.arch, "best_acc1": trainer.best_acc1, **getattr(trainer, "last_val", {})}
-    result.update({
-        "quant_scheme": None if args.bit_config else args.quant_scheme,
-        "bit_config": str(Path(args.save_path) / "bit_config.json"),
-        "costs": cfg.costs,
-        "wall_s": time.perf_counter() - started,
-    })  # fmt: skip
-    result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
-    logger.finalize(result)
-    logger.close()
-    hawq_qt._setup_log(Path(args.save_path), False)
-    logging.getLogger("hawq.quant_train").handlers.clear()
-    cleanup_distributed()
-    return result
+        return hawq_qt.run(
+            args, build_model_for, ompq_epoch_schedule, method="ompq", conventions=("ompq", "hawq")
+        )
+    finally:
+        logging.getLogger("hawq.quant_train").handlers.clear()
 
 
 if __name__ == "__main__":
