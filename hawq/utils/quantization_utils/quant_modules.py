@@ -303,6 +303,20 @@ def _integer_weight_and_bias(
     return w_int, SymmetricQuantFunction.apply(bias, bias_bit, s_b), s_b
 
 
+def _take_weight_and_bias(module: nn.Module, source: nn.Conv2d | nn.Linear, scale_name: str) -> None:
+    """Copy ``source``'s weight (and bias) into ``module`` as parameters, with the buffers of their integer
+    versions and the per-output-channel weight scale ``scale_name``."""
+    module.weight = nn.Parameter(source.weight.detach().clone())
+    module.register_buffer(scale_name, torch.zeros(source.weight.shape[0]))
+    module.register_buffer("weight_integer", torch.zeros_like(module.weight))
+    if source.bias is not None:
+        module.bias = nn.Parameter(source.bias.detach().clone())
+        module.register_buffer("bias_integer", torch.zeros_like(module.bias))
+    else:
+        module.bias = None
+        module.bias_integer = None
+
+
 class QuantLinear(nn.Module):
     """Fully connected layer with integer weights and int32 bias (§3.4).
 
@@ -343,15 +357,7 @@ class QuantLinear(nn.Module):
         """Take the float weight and bias of ``linear`` (copied)."""
         self.in_features = linear.in_features
         self.out_features = linear.out_features
-        self.weight = nn.Parameter(linear.weight.detach().clone())
-        self.register_buffer("fc_scaling_factor", torch.zeros(self.out_features))
-        self.register_buffer("weight_integer", torch.zeros_like(self.weight))
-        if linear.bias is not None:
-            self.bias: nn.Parameter | None = nn.Parameter(linear.bias.detach().clone())
-            self.register_buffer("bias_integer", torch.zeros_like(self.bias))
-        else:
-            self.bias = None
-            self.bias_integer = None
+        _take_weight_and_bias(self, linear, "fc_scaling_factor")
 
     def fix(self) -> None:
         self.fix_flag = True
@@ -437,15 +443,7 @@ class QuantConv2d(nn.Module):
         self.padding = conv.padding
         self.dilation = conv.dilation
         self.groups = conv.groups
-        self.weight = nn.Parameter(conv.weight.detach().clone())
-        self.register_buffer("conv_scaling_factor", torch.zeros(self.out_channels))
-        self.register_buffer("weight_integer", torch.zeros_like(self.weight))
-        if conv.bias is not None:
-            self.bias: nn.Parameter | None = nn.Parameter(conv.bias.detach().clone())
-            self.register_buffer("bias_integer", torch.zeros_like(self.bias))
-        else:
-            self.bias = None
-            self.bias_integer = None
+        _take_weight_and_bias(self, conv, "conv_scaling_factor")
 
     def fix(self) -> None:
         self.fix_flag = True
