@@ -202,8 +202,6 @@ def solve_ilp(problem: IlpProblem, kind: str, r: float) -> IlpResult:
     y_a = y_b for each tie. Raises :class:`IlpInfeasibleError` when the all-4-bit cost exceeds the limit (the only
     way the problem can be infeasible, since all-4-bit satisfies every tie).
     """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
     try:
         r = float(r)
     except (TypeError, ValueError) as e:
@@ -212,34 +210,61 @@ def solve_ilp(problem: IlpProblem, kind: str, r: float) -> IlpResult:
         raise IlpError(f"budget fraction r must be finite, got {r}")
     c4, c8 = problem.costs(kind)
     limit = budget_limit(problem, kind, r)
-    base = float(c4.sum())
-    if base > limit + 1e-12 * max(1.0, abs(limit)):
-        raise IlpInfeasibleError(
-            f"budget r={r:g} infeasible: the all-4-bit {kind} cost {base:.6g} exceeds the limit {limit:.6g} "
-            f"of {problem.arch}"
-        )
+    result = solve_ilp_limits(problem, [(kind, c4, c8, limit)], f"budget r={r:g}")
+    result.r = r
+    return result
+
+
+def solve_ilp_limits(
+    problem: IlpProblem,
+    constraints: Sequence[tuple[str, Any, Any, float]],
+    what: str = "budget",
+) -> IlpResult:
+    """The same ILP under several budgets at once: each constraint is ``(kind, C4, C8, limit)``.
+
+    Every constraint reads sum_i C4_i + y_i (C8_i - C4_i) <= limit with the per-layer 4- and 8-bit costs given
+    in the constraint's own units (e.g. weight bits and BOPs together). ``cost`` of the result is that of the
+    first constraint.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    if not constraints:
+        raise IlpError("the ILP needs at least one budget constraint")
     n = len(problem.layers)
+    rows, bases = [], []
+    for kind, c4, c8, limit in constraints:
+        c4, c8 = np.asarray(c4, float), np.asarray(c8, float)
+        if c4.shape != (n,) or c8.shape != (n,):
+            raise IlpError(f"{kind} costs must have one entry per searched layer ({n})")
+        base = float(c4.sum())
+        if base > limit + 1e-12 * max(1.0, abs(limit)):
+            raise IlpInfeasibleError(
+                f"{what} infeasible: the all-4-bit {kind} cost {base:.6g} exceeds the limit {limit:.6g} "
+                f"of {problem.arch}"
+            )
+        rows.append(LinearConstraint((c8 - c4)[None, :], -np.inf, limit - base))
+        bases.append((base, c8 - c4, limit))
     d = problem.sensitivity
-    constraints = [LinearConstraint((c8 - c4)[None, :], -np.inf, limit - base)]
     if problem.ties:
         tie_rows = np.zeros((len(problem.ties), n))
         for row, (a, b) in enumerate(problem.ties):
             tie_rows[row, a] += 1.0
             tie_rows[row, b] -= 1.0
-        constraints.append(LinearConstraint(tie_rows, 0.0, 0.0))
-    res = milp(c=d, constraints=constraints, integrality=np.ones(n), bounds=Bounds(0.0, 1.0))
+        rows.append(LinearConstraint(tie_rows, 0.0, 0.0))
+    res = milp(c=d, constraints=rows, integrality=np.ones(n), bounds=Bounds(0.0, 1.0))
+    kind = "+".join(c[0] for c in constraints)
     if res.x is None:
-        raise IlpError(f"ILP solver failed for {problem.arch} {kind} r={r:g}: {res.message}")
+        raise IlpError(f"ILP solver failed for {problem.arch} {kind} ({what}): {res.message}")
     y = np.rint(res.x).astype(int)
     bits = {name: 8 if yi else 4 for name, yi in zip(problem.layers, y, strict=True)}
+    base, step, limit = bases[0]
     return IlpResult(
         bits=bits,
         objective=float(np.dot(y, d)),
         limit=limit,
         status="Optimal" if res.status == 0 else str(res.message),
         kind=kind,
-        r=r,
-        cost=float(base + np.dot(y, c8 - c4)),
+        cost=float(base + np.dot(y, step)),
     )
 
 

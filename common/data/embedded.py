@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -89,7 +89,13 @@ class DigitsDataset(Dataset):
 
     ``split`` is ``"train"``, ``"val"`` (the fixed split of :func:`digits_split`) or ``"all"``. Images
     are rendered on access, so large ``image_size`` values cost no memory.
+
+    ``DigitsDataset.served`` counts the items handed out by every instance in this process (the images a
+    run has drawn from the data; loader workers count in their own processes, so read it with
+    ``num_workers=0``). The cross-method benchmark reports a search's cost in these images.
     """
+
+    served: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -124,6 +130,7 @@ class DigitsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         images, _ = _digits_arrays()
+        DigitsDataset.served += 1
         img: Any = render_digit(images[self.indices[index]], self.image_size, self.interpolation)
         target: Any = self.targets[index]
         if self.transform is not None:

@@ -26,6 +26,7 @@ from hawq.ilp import (
     quant_perturbation,
     searched_layers,
     solve_ilp,
+    solve_ilp_limits,
     to_bitconfig,
 )
 
@@ -336,3 +337,53 @@ def test_cli_reads_hessian_output_with_checkpoint(tmp_path: Path, capsys) -> Non
             assert lb.w == 8
     assert cfg.costs["ilp"]["cost"] <= cfg.costs["ilp"]["limit"] + 1e-12
     assert "modelsize r=0.5" in capsys.readouterr().out
+
+
+def test_two_budgets_at_once_match_brute_force() -> None:
+    """Size and BOPs limits together: the optimum equals the best of all 2^n assignments that meet both."""
+    import itertools
+
+    import numpy as np
+
+    net = problem("resnet18")
+    rng = np.random.default_rng(3)
+    n = 8
+    sub = type(net)(
+        arch=net.arch,
+        layers=net.layers[:n],
+        trace=list(rng.uniform(0.1, 5, n)),
+        delta8=list(rng.uniform(0, 0.1, n)),
+        delta4=list(rng.uniform(0.2, 1, n)),
+        params=list(rng.integers(100, 5000, n).astype(float)),
+        macs=list(rng.integers(1000, 50000, n).astype(float)),
+        ties=[(1, 2)],
+    )
+    p, m = np.asarray(sub.params), np.asarray(sub.macs)
+    w_limit = 4 * p.sum() + 0.4 * 4 * p.sum()
+    ops_limit = 16 * m.sum() + 0.3 * 48 * m.sum()
+    result = solve_ilp_limits(
+        sub, [("weight bits", 4 * p, 8 * p, w_limit), ("BOPs", 16 * m, 64 * m, ops_limit)]
+    )
+    best = None
+    for y in itertools.product((0, 1), repeat=n):
+        y = np.array(y)
+        if y[1] != y[2]:
+            continue
+        b = np.where(y == 1, 8, 4)
+        if (b * p).sum() <= w_limit and (b * b * m).sum() <= ops_limit:
+            obj = float(np.dot(y, sub.sensitivity))
+            best = obj if best is None else min(best, obj)
+    assert result.objective == pytest.approx(best, rel=1e-9, abs=1e-12)
+    bits = np.array(result.bit_list)
+    assert (bits * p).sum() <= w_limit and (bits * bits * m).sum() <= ops_limit
+    assert result.kind == "weight bits+BOPs"
+    assert result.cost == pytest.approx((bits * p).sum())
+
+
+def test_two_budgets_infeasible_names_the_kind() -> None:
+    import numpy as np
+
+    net = problem("resnet18")
+    p = np.asarray(net.params, float)
+    with pytest.raises(IlpInfeasibleError, match="BOPs"):
+        solve_ilp_limits(net, [("weight bits", 4 * p, 8 * p, 8 * p.sum()), ("BOPs", p, 2 * p, 0.5 * p.sum())])

@@ -1,0 +1,87 @@
+"""What the benchmark gives a method and what it gets back.
+
+A method adapter (``reproduce/compare/methods/<name>.py``, exporting ``METHOD``) runs the method's own
+entrypoints in this process (so the orchestrator can time them and count the images they draw), through
+their public command lines or functions:
+
+* :meth:`Method.search` turns the float checkpoint and the budget into a portable bit-config file covering
+  every layer of the architecture (pinned layers at W8A8, layers the method does not search at W8A8), and
+  says in ``notes`` how the budget was translated into the method's own terms;
+* :meth:`Method.finetune` fine-tunes that bit config with the method's own quantizers and training code,
+  using the shared :class:`Recipe` (epochs, batch size, learning rate, seed) where the method's flags allow,
+  and returns the final top-1.
+
+Both must work with ``ctx.quick`` (tiny settings for tests, seconds) and must load data with
+``num_workers=0``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.layers import LayerInfo
+from reproduce.compare.budget import Budget, Measured
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The fine-tuning recipe every method gets (own training code and the common QAT path alike)."""
+
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Context:
+    """One benchmark run's shared inputs."""
+
+    arch: str
+    data: str
+    image_size: int
+    num_classes: int
+    #: the float model trained once (``reproduce.baseline_digits``): a dict whose ``state_dict`` has
+    #: torchvision module names
+    float_checkpoint: Path
+    budget: Budget
+    layers: list[LayerInfo]
+    limits: Measured
+    recipe: Recipe
+    seed: int = 0
+    device: str = "cpu"
+    #: tiny settings (tests): a few images and steps per phase
+    quick: bool = False
+
+
+@dataclass
+class SearchOutcome:
+    bitconfig: Path
+    #: how the budget was put in the method's terms, what was kept or changed
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FinetuneOutcome:
+    acc1: float
+    notes: list[str] = field(default_factory=list)
+
+
+class Method(ABC):
+    """One paper's search and fine-tuning, driven by the benchmark."""
+
+    #: the subproject name (hawq, haq, hmq, ompq, proqha)
+    name: str = ""
+    #: the label in tables and plots
+    label: str = ""
+
+    @abstractmethod
+    def search(self, ctx: Context, out: Path) -> SearchOutcome:
+        """Search under ``ctx.budget``; write everything under ``out``; return the bit-config file."""
+
+    @abstractmethod
+    def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
+        """Fine-tune ``bitconfig`` from ``ctx.float_checkpoint`` with the method's own code and ``ctx.recipe``."""

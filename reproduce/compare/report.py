@@ -1,0 +1,114 @@
+"""The benchmark's outputs: a Markdown and a CSV table, and the Pareto plot (top-1 against model size) as PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: table columns: (key in a result row, header)
+COLUMNS = (
+    ("label", "run"),
+    ("bits", "bits (w/a per layer)"),
+    ("avg_wbits", "avg w bits"),
+    ("size_kB", "size kB"),
+    ("GBOPs", "GBOPs"),
+    ("within", "within budget"),
+    ("search_s", "search s"),
+    ("search_images", "search images"),
+    ("acc_own", "top-1 own %"),
+    ("acc_common", "top-1 common QAT %"),
+    ("finetune_s", "fine-tune s (own + common)"),
+    ("notes", "notes"),
+)
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if key == "within":
+        return ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in value.items())
+    if key == "notes":
+        return "; ".join(value)
+    if isinstance(value, float):
+        if key in ("search_s", "finetune_s"):
+            return f"{value:.1f}"
+        return f"{value:.4g}" if key == "GBOPs" else f"{value:.2f}"
+    return str(value)
+
+
+def bits_string(layers: dict[str, tuple[int, int]]) -> str:
+    """Compact per-layer bits in forward order, e.g. ``8/8 4/4 ...``."""
+    return " ".join(f"{w}/{a}" for w, a in layers.values())
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], header: Sequence[str]) -> str:
+    lines = [*header, "", "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = [_fmt(k, r.get(k)).replace("|", "\\|") for k, _ in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([k for k, _ in COLUMNS])
+    for r in rows:
+        writer.writerow(["" if r.get(k) is None else _fmt(k, r.get(k)) for k, _ in COLUMNS])
+    return buf.getvalue()
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats: smaller or equal size with higher or equal top-1 (one strictly)."""
+    front = []
+    for size, acc in points:
+        dominated = any(
+            s <= size and a >= acc and (s < size or a > acc) for s, a in points if (s, a) != (size, acc)
+        )
+        if not dominated:
+            front.append((size, acc))
+    return sorted(front)
+
+
+def pareto_plot(
+    rows: Sequence[dict[str, Any]], path: Path, title: str, float_acc: float | None = None
+) -> Path:
+    """Top-1 against model size: each method's own fine-tune (filled) and the common QAT path (hollow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    common_points = []
+    for i, r in enumerate(rows):
+        color = colors[i % len(colors)]
+        if r.get("acc_own") is not None:
+            ax.scatter(r["size_kB"], r["acc_own"], color=color, marker="o", s=50, label=f"{r['label']} (own)")
+        if r.get("acc_common") is not None:
+            ax.scatter(
+                r["size_kB"], r["acc_common"], facecolors="none", edgecolors=color, marker="s", s=70,
+                label=f"{r['label']} (common QAT)",
+            )  # fmt: skip
+            common_points.append((r["size_kB"], r["acc_common"]))
+    front = pareto_front(common_points)
+    if len(front) > 1:
+        ax.plot(*zip(*front, strict=True), color="grey", lw=1, ls="--", label="Pareto front (common QAT)")
+    if float_acc is not None:
+        ax.axhline(float_acc, color="black", lw=0.8, ls=":", label=f"float {float_acc:.2f} %")
+    ax.set_xlabel("model size (kB, weights)")
+    ax.set_ylabel("top-1 on digits val (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,246 @@
+"""``python -m reproduce.compare``: the five methods side by side on ``digits`` under one budget.
+
+Steps, each resumable (a step whose ``step.json`` exists is read back, not rerun; ``--force`` reruns):
+
+1. the float ``tiny_resnet`` trained once (``reproduce.baseline_digits``), or ``--float-checkpoint``;
+2. uniform W8A8 and W4A4 (first and last layer at W8A8) fine-tuned on the common QAT path;
+3. per method: the search under the budget (wall seconds and images drawn from the data are counted
+   around it), its cost measured by :mod:`reproduce.compare.budget`, the fine-tune with the method's own
+   code, and the fine-tune of the same bit config on the common QAT path (HAWQ-V3's modules).
+
+Outputs under ``--out``: ``compare.md``, ``compare.csv``, ``pareto.png``, ``results.json`` and one folder per
+step. A method that fails is reported in the table with its error; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from common.bitconfig import read_bitconfig, uniform_bitconfig, write_bitconfig
+from common.data.embedded import DigitsDataset
+from common.runtime import atomic_write_text, run_main, seed_everything, write_json_atomic
+from common.runtime.errors import UsageError
+from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure, pinned_layers, within
+from reproduce.compare.common_qat import finetune_common
+from reproduce.compare.method import Context, Recipe
+from reproduce.compare.methods import NAMES, load_method
+from reproduce.compare.report import bits_string, pareto_plot, to_csv, to_markdown
+
+ARCH = "tiny_resnet"
+DATA = "digits"
+IMAGE_SIZE = 32
+NUM_CLASSES = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m reproduce.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/reproduce/compare"))
+    p.add_argument("--methods", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
+    p.add_argument(
+        "--wbits", type=float, default=4.5, help="budget: average weight bits of the searched layers"
+    )
+    p.add_argument("--abits", type=float, default=4.5, help="budget: activation bits in the reference BOPs")
+    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (every method, both paths)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--wd", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline-epochs", type=int, default=15, help="epochs of the float model")
+    p.add_argument("--float-checkpoint", type=Path, default=None, help="use this float tiny_resnet instead")
+    p.add_argument("--no-common-qat", action="store_true", help="skip the common QAT path for the methods")
+    p.add_argument("--quick", action="store_true", help="tiny settings everywhere (tests, smoke runs)")
+    p.add_argument("--force", action="store_true", help="rerun steps that have finished")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def _step(folder: Path, force: bool, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``fn`` once per folder: its result is kept in ``step.json`` and read back on the next run."""
+    import json
+
+    done = folder / "step.json"
+    if done.exists() and not force:
+        return json.loads(done.read_text(encoding="utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    result = fn()
+    write_json_atomic(done, result)
+    return result
+
+
+def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
+    if args.float_checkpoint is not None:
+        if not args.float_checkpoint.is_file():
+            raise UsageError(f"--float-checkpoint {args.float_checkpoint}: no such file")
+        return args.float_checkpoint, None
+    from reproduce import baseline_digits
+
+    folder = args.out / "float"
+    epochs = 1 if args.quick else args.baseline_epochs
+
+    def train() -> dict[str, Any]:
+        result = baseline_digits.main(
+            ["--arch", ARCH, "--epochs", str(epochs), "--out", str(folder), "--device", args.device,
+             "--seed", str(args.seed), "--resume", str(folder) if (folder / "checkpoint.pth.tar").exists() else ""]
+        )  # fmt: skip
+        return {"val_acc1": result["val_acc1"], "epochs": epochs}
+
+    result = _step(folder, args.force, train)
+    return folder / "checkpoint.pth.tar", float(result["val_acc1"])
+
+
+def _cost_row(ctx: Context, bitconfig: Path) -> dict[str, Any]:
+    cfg = read_bitconfig(bitconfig)
+    bits = {name: (lb.w, lb.a) for name, lb in cfg.layers.items()}
+    first, last = pinned_layers(ctx.layers)
+    for name in (first, last):
+        if bits.get(name) != (PINNED_BITS, PINNED_BITS):
+            raise ValueError(f"{bitconfig}: pinned layer {name} is {bits.get(name)}, not W8A8")
+    measured = measure(ctx.layers, bits)
+    return {
+        "bitconfig": str(bitconfig),
+        "bits": bits_string({l.name: bits[l.name] for l in ctx.layers}),
+        **measured.as_dict(),
+        "within": within(measured, ctx.limits),
+    }
+
+
+def _uniform(ctx: Context, w: int, a: int, out: Path, force: bool) -> dict[str, Any]:
+    folder = out / f"uniform_w{w}a{a}"
+
+    def run() -> dict[str, Any]:
+        cfg = uniform_bitconfig(
+            ARCH, w, a, keep_first_last=PINNED_BITS, num_classes=NUM_CLASSES, input_size=IMAGE_SIZE
+        )
+        path = write_bitconfig(cfg, folder / "bit_config.json")
+        seed_everything(ctx.recipe.seed)
+        started = time.perf_counter()
+        acc = finetune_common(ctx, path, folder / "common_qat").acc1
+        return {"label": f"uniform W{w}A{a}", **_cost_row(ctx, path), "acc_common": acc,
+                "finetune_s": time.perf_counter() - started, "notes": ["first and last layer W8A8"]}  # fmt: skip
+
+    return _step(folder, force, run)
+
+
+def _method(ctx: Context, name: str, out: Path, common_qat: bool, force: bool) -> dict[str, Any]:
+    method = load_method(name)
+    folder = out / name
+
+    def search() -> dict[str, Any]:
+        seed_everything(ctx.seed)
+        served, started = DigitsDataset.served, time.perf_counter()
+        outcome = method.search(ctx, folder / "search")
+        return {
+            "search_s": time.perf_counter() - started,
+            "search_images": DigitsDataset.served - served,
+            **_cost_row(ctx, outcome.bitconfig),
+            "search_notes": outcome.notes,
+        }
+
+    def own() -> dict[str, Any]:
+        seed_everything(ctx.recipe.seed)
+        started = time.perf_counter()
+        outcome = method.finetune(ctx, Path(found["bitconfig"]), folder / "finetune")
+        return {"acc_own": outcome.acc1, "finetune_s": time.perf_counter() - started, "notes": outcome.notes}
+
+    def common() -> dict[str, Any]:
+        seed_everything(ctx.recipe.seed)
+        started = time.perf_counter()
+        outcome = finetune_common(ctx, Path(found["bitconfig"]), folder / "common_qat")
+        return {"acc_common": outcome.acc1, "finetune_s": time.perf_counter() - started}
+
+    row: dict[str, Any] = {"label": method.label, "method": name}
+    try:
+        found = _step(folder / "search", force, search)
+        row.update(found)
+        own_result = _step(folder / "finetune", force, own)
+        row["acc_own"] = own_result["acc_own"]
+        row["finetune_s"] = own_result["finetune_s"]
+        row["notes"] = [*found["search_notes"], *own_result["notes"]]
+        if name == "hawq":
+            row["acc_common"] = row["acc_own"]
+        elif common_qat:
+            common_result = _step(folder / "common_qat", force, common)
+            row["acc_common"] = common_result["acc_common"]
+            row["finetune_s"] += common_result["finetune_s"]
+    except (Exception, SystemExit) as e:  # one method's failure must not hide the others' results
+        (folder / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        row["notes"] = [
+            *row.get("notes", []),
+            f"FAILED: {type(e).__name__}: {' '.join(str(e).split())[:200]}",
+        ]
+        row["failed"] = True
+    return row
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    names = [n.strip() for n in args.methods.split(",") if n.strip()]
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
+    if args.wbits < 2 or args.abits < 2:
+        raise UsageError("--wbits and --abits must be at least 2")
+    args.out.mkdir(parents=True, exist_ok=True)
+    total = 2 + len(names)
+    print(f"[compare 1/{total}] float {ARCH} on {DATA}", flush=True)
+    checkpoint, float_acc = _float_model(args)
+    layers = bench_layers(ARCH, IMAGE_SIZE, NUM_CLASSES)
+    budget = Budget(args.wbits, args.abits)
+    ctx = Context(
+        ARCH, DATA, IMAGE_SIZE, NUM_CLASSES, checkpoint, budget, layers, budget.limits(layers),
+        Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
+    )  # fmt: skip
+    limits = ctx.limits
+    print(
+        f"budget: {budget.describe()}: avg weight bits <= {limits.avg_wbits:.3f}, "
+        f"size <= {limits.size_kb:.2f} kB, BOPs <= {limits.gbops:.4f} G",
+        flush=True,
+    )
+    print(f"[compare 2/{total}] uniform W8A8 and W4A4 on the common QAT path", flush=True)
+    rows = [_uniform(ctx, 8, 8, args.out, args.force), _uniform(ctx, 4, 4, args.out, args.force)]
+    for i, name in enumerate(names, start=3):
+        print(f"[compare {i}/{total}] {name}: search, own fine-tune, common QAT", flush=True)
+        row = _method(ctx, name, args.out, not args.no_common_qat, args.force)
+        rows.append(row)
+        status = (
+            "FAILED (see error.txt)"
+            if row.get("failed")
+            else f"top-1 own {row.get('acc_own', float('nan')):.2f}%"
+        )
+        print(f"  {name}: {status}", flush=True)
+    header = [
+        f"# Cross-method benchmark: {ARCH} on {DATA}",
+        "",
+        "Generated by `python -m reproduce.compare` (part of `make reproduce`); do not edit by hand.",
+        "",
+        f"* float top-1: {'-' if float_acc is None else f'{float_acc:.2f} %'} ({checkpoint})",
+        f"* budget: {budget.describe()}: average weight bits <= {limits.avg_wbits:.3f}, "
+        f"size <= {limits.size_kb:.2f} kB, BOPs <= {limits.gbops:.4f} G",
+        f"* fine-tuning recipe (own code and common QAT path): {ctx.recipe.epochs} epochs, batch "
+        f"{ctx.recipe.batch_size}, lr {ctx.recipe.lr:g}, weight decay {ctx.recipe.weight_decay:g}, seed {ctx.recipe.seed}"
+        + (" (--quick: 1 epoch on 5 % of the data)" if args.quick else ""),
+        "* search images: images drawn from the data during the search; search s: its wall time on this machine",
+        "* costs: every conv/linear layer, float layers at 32 bits; size = weights only (reproduce/compare/budget.py)",
+    ]  # fmt: skip
+    result = {
+        "arch": ARCH, "data": DATA, "float_acc1": float_acc, "float_checkpoint": str(checkpoint),
+        "budget": {"wbits": budget.wbits, "abits": budget.abits, **limits.as_dict()},
+        "recipe": vars(ctx.recipe), "quick": args.quick, "rows": rows,
+    }  # fmt: skip
+    write_json_atomic(args.out / "results.json", result)
+    atomic_write_text(args.out / "compare.md", to_markdown(rows, header))
+    atomic_write_text(args.out / "compare.csv", to_csv(rows))
+    plotted = [r for r in rows if "size_kB" in r]
+    pareto_plot(plotted, args.out / "pareto.png", f"{ARCH} on {DATA}: top-1 against size", float_acc)
+    print(f"comparison table: {args.out / 'compare.md'}\nPareto plot: {args.out / 'pareto.png'}", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,85 @@
+"""The benchmark orchestrator end to end in --quick mode (reproduce/compare/run.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common.runtime import run_main
+from reproduce.compare import run as compare_run
+from reproduce.compare.method import FinetuneOutcome, Method, SearchOutcome
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("compare")
+    result = compare_run.main(["--quick", "--methods", "hawq", "--out", str(out)])
+    return out, result
+
+
+def test_quick_run_writes_table_plot_and_results(quick_run: tuple[Path, dict]) -> None:
+    out, result = quick_run
+    labels = [r["label"] for r in result["rows"]]
+    assert labels == ["uniform W8A8", "uniform W4A4", "HAWQ-V3"]
+    for name in ("compare.md", "compare.csv", "pareto.png", "results.json"):
+        assert (out / name).is_file()
+    assert json.loads((out / "results.json").read_text())["rows"] == json.loads(json.dumps(result["rows"]))
+    md = (out / "compare.md").read_text()
+    assert md.count("\n| ") == 1 + 3
+    u8, u4, hawq = result["rows"]
+    assert u8["avg_wbits"] == pytest.approx(8.0) and u8["within"] == {"avg_wbits": False, "GBOPs": False}
+    assert u4["within"] == {"avg_wbits": True, "GBOPs": True}
+    assert hawq["within"] == {"avg_wbits": True, "GBOPs": True}
+    assert set(hawq["bits"].split()) <= {"4/4", "8/8"}
+    assert hawq["search_images"] > 0 and hawq["search_s"] > 0
+    assert 0 <= hawq["acc_own"] <= 100 and hawq["acc_common"] == hawq["acc_own"]
+
+
+def test_rerun_reads_finished_steps_back(
+    quick_run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, result = quick_run
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished step was run again")
+
+    monkeypatch.setattr(compare_run, "finetune_common", boom)
+    monkeypatch.setattr(compare_run.load_method("hawq"), "search", boom)
+    again = compare_run.main(["--quick", "--methods", "hawq", "--out", str(out)])
+    assert again["rows"] == json.loads(json.dumps(result["rows"]))
+
+
+class _Broken(Method):
+    name = "broken"
+    label = "Broken"
+
+    def search(self, ctx, out: Path) -> SearchOutcome:
+        raise RuntimeError("search exploded")
+
+    def finetune(self, ctx, bitconfig: Path, out: Path) -> FinetuneOutcome:
+        raise AssertionError("not reached")
+
+
+def test_a_failing_method_is_reported_and_the_rest_run(
+    quick_run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out, _ = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)  # the float model and the uniform runs are read back, not rerun
+    monkeypatch.setattr(compare_run, "load_method", lambda name: _Broken())
+    result = compare_run.main(["--quick", "--methods", "haq", "--out", str(copy)])
+    row = result["rows"][-1]
+    assert row["failed"] and "search exploded" in row["notes"][-1]
+    assert (copy / "haq" / "error.txt").read_text().count("RuntimeError") >= 1
+    assert "FAILED" in (copy / "compare.md").read_text()
+
+
+def test_unknown_method_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        run_main(compare_run.main, ["--methods", "nope", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+    assert "unknown method(s) nope" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
