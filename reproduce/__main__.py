@@ -2,15 +2,18 @@
 
 Every published table or figure (``reproduce/tables/``) with, per printed number, the published figure, ours,
 the difference, a status and the command that produces it: costs are recomputed from the shipped bit
-configurations, accuracies say what data they need. Then the float baseline on the embedded ``digits`` data.
+configurations, accuracies say what data they need. Then the float baseline on the embedded ``digits`` data and,
+on it, the cross-method benchmark (:mod:`reproduce.compare`).
 Outputs go to ``--out`` (default ``runs/reproduce``): ``ledger.md`` and ``ledger.csv`` (every row of every
 table), ``tables/<table>.md``, ``costs.md`` and ``costs.csv`` (every cost figure), the bit-config files the
-cost commands read (``configs/``), and the baseline's run folder.
+cost commands read (``configs/``), the baseline's run folder, and ``compare/`` (``compare.md``, ``compare.csv``,
+``pareto.png``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,16 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--only",
-        choices=("costs", "baseline"),
-        help="costs: the cost figures, every published table and the ledger (no training); baseline: digits",
+        choices=("costs", "baseline", "compare"),
+        help="costs: the cost figures, every published table and the ledger (no training); baseline: the float "
+        "model on digits; compare: the cross-method benchmark (on the baseline's checkpoint when there is one)",
     )
     p.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     p.add_argument("--baseline-epochs", type=int, default=15)
+    p.add_argument(
+        "--compare-args", default="", help="extra arguments of python -m reproduce.compare, quoted"
+    )
     args = p.parse_args(argv)
     status = 0
     written = []
     if args.only in (None, "costs"):
-        print("[1/2] cost figures and published tables", flush=True)
+        print("[1/3] cost figures and published tables", flush=True)
         rows = run_costs(args.out)
         tables, ledger = write_tables(args.out, rows)
         print_summary(tables, ledger)
@@ -61,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("bit configurations of the cost commands", args.out / "configs"),
         ]
     if args.only in (None, "baseline"):
-        print("[2/2] float baseline on digits", flush=True)
+        print("[2/3] float baseline on digits", flush=True)
         from reproduce import baseline_digits
 
         result = baseline_digits.main(
@@ -71,6 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"float baseline {result['arch']} on digits: top-1 {result['val_acc1']:.2f}% after {result['epochs']} epochs"
         )
         written.append(("float baseline run", args.out / "baseline_digits"))
+    if args.only in (None, "compare"):
+        print("[3/3] cross-method benchmark on digits", flush=True)
+        from reproduce.compare import run as compare
+
+        argv = ["--out", str(args.out / "compare"), *shlex.split(args.compare_args)]
+        baseline = args.out / "baseline_digits" / "checkpoint.pth.tar"
+        if baseline.is_file() and "--float-checkpoint" not in argv:
+            argv += ["--float-checkpoint", str(baseline)]
+        result = compare.main(argv)
+        status = status or int(any(r.get("failed") for r in result["rows"]))
+        written += [
+            ("cross-method benchmark table", args.out / "compare" / "compare.md"),
+            ("Pareto plot (top-1 against size)", args.out / "compare" / "pareto.png"),
+        ]
     print("\nwritten:")
     for what, path in written:
         print(f"  {what:<40} {path}")

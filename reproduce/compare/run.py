@@ -15,9 +15,12 @@ step. A method that fails is reported in the table with its error; the others st
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wd", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baseline-epochs", type=int, default=15, help="epochs of the float model")
-    p.add_argument("--float-checkpoint", type=Path, default=None, help="use this float tiny_resnet instead")
+    p.add_argument(
+        "--float-checkpoint",
+        type=Path,
+        default=None,
+        help="use this float tiny_resnet (its run folder's final.json gives the float top-1) instead of training one",
+    )
     p.add_argument("--no-common-qat", action="store_true", help="skip the common QAT path for the methods")
     p.add_argument("--quick", action="store_true", help="tiny settings everywhere (tests, smoke runs)")
     p.add_argument("--force", action="store_true", help="rerun steps that have finished")
@@ -59,24 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _step(folder: Path, force: bool, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``fn`` once per folder: its result is kept in ``step.json`` and read back on the next run."""
-    import json
-
+def _step(folder: Path, key: dict[str, Any], force: bool, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``fn`` once per folder and inputs: the result is kept in ``step.json`` with ``key`` (what the step
+    depends on) and read back on the next run when the key is unchanged."""
     done = folder / "step.json"
+    key = json.loads(json.dumps(key, default=str))
     if done.exists() and not force:
-        return json.loads(done.read_text(encoding="utf-8"))
+        stored = json.loads(done.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return stored["result"]
     folder.mkdir(parents=True, exist_ok=True)
     result = fn()
-    write_json_atomic(done, result)
+    write_json_atomic(done, {"key": key, "result": result})
     return result
+
+
+def _fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
     if args.float_checkpoint is not None:
         if not args.float_checkpoint.is_file():
             raise UsageError(f"--float-checkpoint {args.float_checkpoint}: no such file")
-        return args.float_checkpoint, None
+        final = args.float_checkpoint.parent / "final.json"
+        acc = json.loads(final.read_text(encoding="utf-8")).get("val_acc1") if final.is_file() else None
+        return args.float_checkpoint, None if acc is None else float(acc)
     from reproduce import baseline_digits
 
     folder = args.out / "float"
@@ -89,7 +105,7 @@ def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
         )  # fmt: skip
         return {"val_acc1": result["val_acc1"], "epochs": epochs}
 
-    result = _step(folder, args.force, train)
+    result = _step(folder, {"epochs": epochs, "seed": args.seed}, args.force, train)
     return folder / "checkpoint.pth.tar", float(result["val_acc1"])
 
 
@@ -109,7 +125,7 @@ def _cost_row(ctx: Context, bitconfig: Path) -> dict[str, Any]:
     }
 
 
-def _uniform(ctx: Context, w: int, a: int, out: Path, force: bool) -> dict[str, Any]:
+def _uniform(ctx: Context, w: int, a: int, out: Path, key: dict[str, Any], force: bool) -> dict[str, Any]:
     folder = out / f"uniform_w{w}a{a}"
 
     def run() -> dict[str, Any]:
@@ -123,10 +139,12 @@ def _uniform(ctx: Context, w: int, a: int, out: Path, force: bool) -> dict[str, 
         return {"label": f"uniform W{w}A{a}", **_cost_row(ctx, path), "acc_common": acc,
                 "finetune_s": time.perf_counter() - started, "notes": ["first and last layer W8A8"]}  # fmt: skip
 
-    return _step(folder, force, run)
+    return _step(folder, key, force, run)
 
 
-def _method(ctx: Context, name: str, out: Path, common_qat: bool, force: bool) -> dict[str, Any]:
+def _method(
+    ctx: Context, name: str, out: Path, common_qat: bool, key: dict[str, Any], force: bool
+) -> dict[str, Any]:
     method = load_method(name)
     folder = out / name
 
@@ -155,16 +173,23 @@ def _method(ctx: Context, name: str, out: Path, common_qat: bool, force: bool) -
 
     row: dict[str, Any] = {"label": method.label, "method": name}
     try:
-        found = _step(folder / "search", force, search)
+        found = _step(folder / "search", key, force, search)
         row.update(found)
-        own_result = _step(folder / "finetune", force, own)
+        own_result = _step(
+            folder / "finetune", {**key, "recipe": asdict(ctx.recipe), "bits": found["bits"]}, force, own
+        )
         row["acc_own"] = own_result["acc_own"]
         row["finetune_s"] = own_result["finetune_s"]
         row["notes"] = [*found["search_notes"], *own_result["notes"]]
         if name == "hawq":
             row["acc_common"] = row["acc_own"]
         elif common_qat:
-            common_result = _step(folder / "common_qat", force, common)
+            common_result = _step(
+                folder / "common_qat",
+                {**key, "recipe": asdict(ctx.recipe), "bits": found["bits"]},
+                force,
+                common,
+            )
             row["acc_common"] = common_result["acc_common"]
             row["finetune_s"] += common_result["finetune_s"]
     except (Exception, SystemExit) as e:  # one method's failure must not hide the others' results
@@ -203,10 +228,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         flush=True,
     )
     print(f"[compare 2/{total}] uniform W8A8 and W4A4 on the common QAT path", flush=True)
-    rows = [_uniform(ctx, 8, 8, args.out, args.force), _uniform(ctx, 4, 4, args.out, args.force)]
+    key = {
+        "float": _fingerprint(checkpoint), "budget": [budget.wbits, budget.abits], "seed": args.seed,
+        "quick": args.quick, "device": args.device,
+    }  # fmt: skip
+    train_key = {**key, "recipe": asdict(ctx.recipe)}
+    rows = [_uniform(ctx, w, w, args.out, train_key, args.force) for w in (8, 4)]
     for i, name in enumerate(names, start=3):
         print(f"[compare {i}/{total}] {name}: search, own fine-tune, common QAT", flush=True)
-        row = _method(ctx, name, args.out, not args.no_common_qat, args.force)
+        row = _method(ctx, name, args.out, not args.no_common_qat, key, args.force)
         rows.append(row)
         status = (
             "FAILED (see error.txt)"
@@ -231,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result = {
         "arch": ARCH, "data": DATA, "float_acc1": float_acc, "float_checkpoint": str(checkpoint),
         "budget": {"wbits": budget.wbits, "abits": budget.abits, **limits.as_dict()},
-        "recipe": vars(ctx.recipe), "quick": args.quick, "rows": rows,
+        "recipe": asdict(ctx.recipe), "quick": args.quick, "rows": rows,
     }  # fmt: skip
     write_json_atomic(args.out / "results.json", result)
     atomic_write_text(args.out / "compare.md", to_markdown(rows, header))

@@ -52,6 +52,29 @@ def test_rerun_reads_finished_steps_back(
     assert again["rows"] == json.loads(json.dumps(result["rows"]))
 
 
+def test_a_new_recipe_reruns_the_fine_tunes_only(
+    quick_run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out, _ = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    calls: list[str] = []
+
+    def fake_common(ctx, bitconfig, folder):
+        calls.append(Path(folder).parent.name)
+        return FinetuneOutcome(50.0)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the search does not depend on the recipe")
+
+    monkeypatch.setattr(compare_run, "finetune_common", fake_common)
+    monkeypatch.setattr(compare_run.load_method("hawq"), "search", no_search)
+    monkeypatch.setattr(compare_run.load_method("hawq"), "finetune", lambda ctx, b, o: fake_common(ctx, b, o))
+    result = compare_run.main(["--quick", "--methods", "hawq", "--out", str(copy), "--lr", "0.002"])
+    assert sorted(calls) == ["hawq", "uniform_w4a4", "uniform_w8a8"]
+    assert [r["acc_common"] for r in result["rows"]] == [50.0, 50.0, 50.0]
+
+
 class _Broken(Method):
     name = "broken"
     label = "Broken"
