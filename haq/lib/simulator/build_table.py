@@ -1,6 +1,6 @@
 """Build a latency table for any registered model (what users of the original asked for in its issue #17).
 
-``python -m haq.lib.simulator.build_table --arch qtiny_mobilenet_v2 --dataset digits [--mode analytic|timing]``
+``python -m haq.lib.simulator.build_table --arch qtiny_mobilenet_v2 --dataset digits [--mode analytic|timing|bops]``
 writes ``T[i, w-1, a-1]`` (shape ``[layers, 8, 8]``, HAQ's layer order) to the file name the search looks for.
 
 * ``analytic`` (default): a BitFusion-style bit-serial accelerator built from 2-bit bricks, where a layer costs
@@ -12,6 +12,9 @@ writes ``T[i, w-1, a-1]`` (shape ``[layers, 8, 8]``, HAQ's layer order) to the f
   after warm-up); that time is the 8/8 entry and the other entries scale it by ``⌈w/2⌉·⌈a/2⌉ / 16``
   (float64 microseconds). Commodity CPUs/GPUs have no sub-8-bit kernels, so the bit dependence is still
   the bit-serial model; only the per-layer weights are measured.
+* ``bops``: ``T[i, w-1, a-1] = MACs_i · w · a`` per image (int64, ``--batch`` not applied), i.e. the bit
+  operations of the layer. With it HAQ's "latency" budget is a BOPs budget: the preserve ratio is a
+  fraction of the all-8/8 BOPs (note that the search charges a stem at ``a = -1`` the 7-bit column, ``56·MACs_0``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,13 @@ def analytic_table(
     return batch * macs[:, None, None] * bit_serial_factor(max_bit)[None]
 
 
+def bops_table(model: nn.Module, input_size: int, max_bit: int = MAX_BIT) -> np.ndarray:
+    """``T[i, w-1, a-1] = MACs_i · w · a`` (int64): the bit operations per image of each layer."""
+    macs = np.asarray(layer_macs(model, input_size), dtype=np.int64)
+    bits = np.arange(1, max_bit + 1, dtype=np.int64)
+    return macs[:, None, None] * np.outer(bits, bits)[None]
+
+
 def _layer_inputs(model: nn.Module, input_size: int) -> list[tuple[nn.Module, tuple[int, ...]]]:
     shapes: dict[nn.Module, tuple[int, ...]] = {}
     handles = [
@@ -108,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--arch", "-a", required=True, help="HAQ arch name (qmobilenetv2, q<registered>, ...)")
     p.add_argument("--dataset", default="imagenet100", help="dataset part of the file name (and input size)")
-    p.add_argument("--mode", choices=("analytic", "timing"), default="analytic")
-    p.add_argument("--batch", type=int, default=SIMULATOR_BATCH)
+    p.add_argument("--mode", choices=("analytic", "timing", "bops"), default="analytic")
+    p.add_argument("--batch", type=int, default=SIMULATOR_BATCH, help="simulator batch (not used by bops)")
     p.add_argument("--repeats", type=int, default=20, help="timing mode: timed runs per layer")
     p.add_argument("--device", default="auto", help="timing mode: device to time on")
     p.add_argument(
@@ -129,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     model = build_haq_model(args.arch, num_classes=10 if args.dataset == "digits" else 1000)
     if args.mode == "analytic":
         table = analytic_table(model, size, args.batch)
+    elif args.mode == "bops":
+        table = bops_table(model, size)
     else:
         table = timed_table(model, size, choose_device(args.device), args.batch, args.repeats)
     out = args.out or table_path(args.arch, args.dataset, args.batch)
