@@ -26,6 +26,7 @@ from torch import nn
 if __package__ in (None, ""):  # ``python hmq/main.py`` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.bitconfig import read_bitconfig
 from common.cost import evaluate_bitconfig
 from common.data import build_datasets, build_loaders, set_loader_epoch
 from common.models import build_model, get_spec
@@ -51,8 +52,9 @@ from hmq.compression import (
     expected_weight_compression,
     weight_compression,
 )
+from hmq.modules import HmqConv2d, HmqLinear
 from hmq.networks import NETWORKS, attach_hmq, check_single_use, network_info
-from hmq.report import write_outputs
+from hmq.report import apply_bitconfig, write_outputs
 from hmq.schedules import CR_START, ParetoBest, SingleBest, target_schedule, temperature_schedule
 from hmq.train import (
     StepConfig,
@@ -151,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise_device", choices=("cpu", "device"), default="cpu", help="where Gumbel noise is drawn"
     )
     g.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (project HMQ)")
+    g.add_argument(
+        "--train_fraction", type=float, default=1.0, help="seeded random fraction of the training set"
+    )
+    g.add_argument(
+        "--pinned_layers",
+        nargs="+",
+        default=[],
+        metavar="LAYER",
+        help="layers whose weight block offers only the largest of --bits_list (thresholds still searched)",
+    )
+    g.add_argument(
+        "--bit_config",
+        type=Path,
+        default=None,
+        help="bit-config file fixing every block's bits (and stored thresholds); needs --n_epochs 0",
+    )
     add_common_args(p, seed_default=0)
     return p
 
@@ -192,6 +210,13 @@ def validate_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--image_size must be >= 8, got {args.image_size}")
     if args.gamma < 0:
         raise UsageError("--gamma must be >= 0")
+    if not 0 < args.train_fraction <= 1:
+        raise UsageError(f"--train_fraction must be within (0, 1], got {args.train_fraction}")
+    if args.bit_config is not None:
+        if not Path(args.bit_config).is_file():
+            raise UsageError(f"--bit_config file not found: {args.bit_config}")
+        if args.n_epochs != 0:
+            raise UsageError("--bit_config fixes the choices: use it with --n_epochs 0")
 
 
 def _data_argument(args: argparse.Namespace) -> str:
@@ -221,8 +246,20 @@ def _build_network(
     if isinstance(pretrained, str):
         load_weights(model, pretrained, info.arch)
     attach_hmq(model, control, args.bits_list, args.n_thresholds_shifts, info.float_layers)
+    _pin_layers(model, control, args)
     check_single_use(model, min(input_size, 64))
     return model, info.arch, input_size
+
+
+def _pin_layers(model: nn.Module, control: HmqControl, args: argparse.Namespace) -> None:
+    """``--pinned_layers``: give each named layer a weight block whose only bit-width is max(--bits_list)."""
+    modules = dict(model.named_modules())
+    for name in args.pinned_layers:
+        layer = modules.get(name)
+        if not isinstance(layer, (HmqConv2d, HmqLinear)):
+            raise UsageError(f"--pinned_layers: {name!r} is not a layer with an HMQ weight block")
+        bits = (max(args.bits_list),)
+        layer.q = HMQ(control, True, bits, args.n_thresholds_shifts, weight=layer.weight.detach())
 
 
 def _set_logits_trainable(model: nn.Module, flag: bool) -> None:
@@ -247,7 +284,11 @@ class _Run:
         info = network_info(args.network_name)
         size = args.image_size or get_spec(info.arch).input_size
         train_ds, val_ds, self.num_classes = build_datasets(
-            _data_argument(args), preset=preset, image_size=size, seed=args.seed
+            _data_argument(args),
+            preset=preset,
+            image_size=size,
+            seed=args.seed,
+            train_fraction=args.train_fraction,
         )
         self.train_loader, self.val_loader = build_loaders(
             train_ds,
@@ -386,6 +427,9 @@ def _stages(run: _Run) -> int:
             if not args.legacy_ddp_eval:
                 broadcast_activation_thresholds(run.bare)
             run.logger.info("statistics pass over %d batches", seen)
+        if args.bit_config is not None:
+            apply_bitconfig(run.bare, read_bitconfig(args.bit_config), run.input_size, run.arch)
+            run.logger.info("choices fixed by --bit_config %s", args.bit_config)
     model = _wrap(run)
     run.model = model
     net_opt, hmq_opt = build_optimizers(
@@ -487,8 +531,6 @@ def _finish(
         cfg_path, png = write_outputs(
             run.bare, run.arch, run.num_classes, run.input_size, run.out, source, {"top1": result["top1"]}
         )
-        from common.bitconfig import read_bitconfig
-
         cost = evaluate_bitconfig(read_bitconfig(cfg_path), "hmq").totals
         result.update({"size_MB": cost["size_MB"], "bitconfig": str(cfg_path), "bits_png": str(png)})
         run.logger.info(

@@ -5,6 +5,9 @@ Bit-config entries (contract 2): for every conv/linear layer ``w`` = the chosen 
 bit-width of the activation block whose output the layer reads directly, with ``a_threshold``; a layer
 whose input is the image, a pooled or an SE-scaled tensor (not re-quantized in HMQ) gets ``a = 32``.
 Every activation block is also listed under ``extra.activations`` in forward order.
+
+:func:`apply_bitconfig` is the inverse (``python -m hmq.main --bit_config FILE --n_epochs 0``): it fixes
+every block's hard choice to the file's bits and, where stored, thresholds.
 """
 
 from __future__ import annotations
@@ -15,14 +18,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.bitconfig import BitConfig, LayerBits, write_bitconfig
+from common.bitconfig import BitConfig, BitConfigError, LayerBits, write_bitconfig
 from common.layers import enumerate_layers
+from hmq.block import HMQ
 from hmq.compression import activation_max_compression, weight_compression
 from hmq.modules import HmqActivation, HmqConv2d, HmqLinear
 
-__all__ = ["input_activations", "layer_bits", "make_bitconfig", "plot_bits", "write_outputs"]
+__all__ = [
+    "apply_bitconfig",
+    "input_activations",
+    "layer_bits",
+    "make_bitconfig",
+    "plot_bits",
+    "write_outputs",
+]
 
 FLOAT = 32
+#: logit given to the fixed (bit-width, threshold) pair by :func:`apply_bitconfig`; every other pair gets 0
+FIXED_LOGIT = 30.0
 
 
 @torch.no_grad()
@@ -164,3 +177,71 @@ def write_outputs(
     cfg_path = write_bitconfig(cfg, out_dir / "bitconfig.json")
     png = plot_bits(cfg, out_dir / "bits.png")
     return cfg_path, png
+
+
+def _fix_choice(block: HMQ, bits: int, threshold: float | None, default_shift: int, where: str) -> None:
+    """Make ``(bits, threshold)`` the hard choice of ``block``: its logit FIXED_LOGIT, every other pair 0.
+
+    The threshold candidate is the one nearest to ``threshold`` in log2 (``default_shift`` when None).
+    """
+    rows = (block.bits_vector == float(bits)).nonzero().flatten()
+    if rows.numel() == 0:
+        raise BitConfigError(
+            f"layer {where!r}: {bits} bits is not a candidate {block.bits_vector.int().tolist()}"
+        )
+    candidates = block.thresholds()
+    if threshold is None:
+        col = min(default_shift, candidates.numel() - 1)
+    else:
+        if not threshold > 0:
+            raise BitConfigError(f"layer {where!r}: threshold must be > 0, got {threshold}")
+        col = int((torch.log2(candidates) - torch.log2(torch.tensor(float(threshold)))).abs().argmin())
+    with torch.no_grad():
+        block.search_matrix.zero_()
+        block.search_matrix[0, int(rows[0]), col, 0] = FIXED_LOGIT
+
+
+def apply_bitconfig(model: nn.Module, cfg: BitConfig, input_size: int, arch: str | None = None) -> None:
+    """Fix every HMQ block of ``model`` to the choices of ``cfg`` (the inverse of :func:`make_bitconfig`).
+
+    Weight blocks take the layer's ``w`` (one of their candidates) and ``threshold`` (default: the second
+    candidate, the power-of-two ceiling of max|w|). Activation blocks take the ``a`` (and ``a_threshold``)
+    of the layers reading them directly, else their entry of ``extra.activations``; two readers asking
+    for different bits are an error; blocks named nowhere keep their bits (8 before any bit rule). The
+    activation thresholds default to the largest candidate (the statistics pass maximum), so call this
+    after the statistics pass.
+    """
+    if arch is not None and cfg.arch != arch:
+        raise BitConfigError(f"bit config is for {cfg.arch!r}, the network is {arch!r}")
+    modules = dict(model.named_modules())
+    weighted = {n for n, m in modules.items() if isinstance(m, (HmqConv2d, HmqLinear))}
+    unknown = [n for n in cfg.layers if n not in modules]
+    if unknown:
+        raise BitConfigError(f"layer(s) not in the network: {', '.join(unknown[:5])}")
+    missing = sorted(weighted - set(cfg.layers))
+    if missing:
+        raise BitConfigError(f"bit config lacks layer(s) {', '.join(missing[:5])}")
+    wanted: dict[str, tuple[int, float | None, str]] = {}
+    for entry in cfg.extra.get("activations", []):
+        if entry.get("name") in modules and isinstance(modules[entry["name"]], HmqActivation):
+            wanted[entry["name"]] = (int(entry["bits"]), entry.get("threshold"), "")
+    sources = input_activations(model, input_size)
+    for name, lb in cfg.layers.items():
+        m = modules[name]
+        if name in weighted:
+            _fix_choice(m.q, lb.w, lb.extra.get("threshold"), 1, name)
+        elif lb.w != FLOAT:
+            raise BitConfigError(f"layer {name!r} is float in HMQ, the bit config gives it {lb.w} bits")
+        src = sources.get(name)
+        if src is None or lb.a >= FLOAT:
+            continue
+        prev = wanted.get(src)
+        if prev is not None and prev[2] and prev[0] != lb.a:
+            raise BitConfigError(
+                f"layers {prev[2]!r} and {name!r} read the same activation {src!r} at {prev[0]} and {lb.a} bits"
+            )
+        wanted[src] = (lb.a, lb.extra.get("a_threshold"), name)
+    for name, (bits, threshold, _) in wanted.items():
+        block = modules[name].q
+        block.set_bits([bits])
+        _fix_choice(block, bits, threshold, 0, name)

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.runtime import atomic_write_text, run_main
+from reproduce import accuracy_runs
 from reproduce.cost_table import all_figures
 from reproduce.figures import MISMATCH, to_csv, to_markdown
 from reproduce.ledger import print_summary, write_tables
+from reproduce.tables.model import FAILED
 
 
 def run_costs(out: Path) -> list[dict]:
@@ -51,15 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--compare-args", default="", help="extra arguments of python -m reproduce.compare, quoted"
     )
+    accuracy_runs.add_arguments(p)
     args = p.parse_args(argv)
+    accuracy_runs.check_args(args)
+    if args.list_checkpoints:
+        print(accuracy_runs.checkpoint_listing())
+        return 0
+    if accuracy_runs.requested(args) and args.only is None:
+        args.only = "costs"  # the accuracy modes fill the published tables; the digits steps are separate
     status = 0
     written = []
     if args.only in (None, "costs"):
         print("[1/3] cost figures and published tables", flush=True)
         rows = run_costs(args.out)
         tables, ledger = write_tables(args.out, rows)
+        if accuracy_runs.requested(args):
+            accuracy_runs.run_from_args(args, tables, args.out / "accuracy")
+            if not args.dry_run:
+                ledger = accuracy_runs.write_ledger(args.out, tables)
+                written.append(("accuracy runs (one log per row)", args.out / "accuracy"))
         print_summary(tables, ledger)
-        status = int(any(r["status"] == MISMATCH for r in [*rows, *ledger]))
+        status = int(any(r["status"] in (MISMATCH, FAILED) for r in [*rows, *ledger]))
         written += [
             ("ledger (every published figure)", args.out / "ledger.md"),
             ("ledger as CSV", args.out / "ledger.csv"),

@@ -5,9 +5,10 @@ is built with; spec proqha.md sections 3.2, 4 and 7): one bit-width per quantize
 convs, in ``model.modules()`` order of the PACT activation quantizers and the weight quantizers.
 
 * ``order="WA"`` - ImageNet ResNet-18 (``OriQuantBasicBlock``, post-activation, torchvision layout; arch
-  ``resnet18``): position ``2j`` = weight bits of quantized conv ``j`` (``layer1.0.conv1``, ``layer1.0.conv2``,
-  ...), position ``2j+1`` = the PACT after conv ``j``, i.e. the input bits of the NEXT quantized conv (for the
-  last conv: of ``fc``). The first quantized conv reads the unquantized max-pool output (``a = 32``).
+  ``resnet18``) and the same blocks in ``tiny_resnet`` (ProQHA's ``--arch tiny_resnet``): position ``2j`` =
+  weight bits of quantized conv ``j`` (``layer1.0.conv1``, ``layer1.0.conv2``, ...), position ``2j+1`` = the
+  PACT after conv ``j``, i.e. the input bits of the NEXT quantized conv (for the last conv: of ``fc``). The
+  first quantized conv reads the unquantized max-pool output (``a = 32``).
 * ``order="AW"`` - the pre-activation models (ImageNet ResNet-34/50/101/152, CIFAR ResNet-20...; arch
   ``resnet50``, ``resnet20``): position ``2j`` = the PACT in front of conv ``j`` (its input bits), ``2j+1`` = its
   weight bits. The fc input is taken as unquantized (``a = 32``): ProQHA quantizes no activation after the last conv.
@@ -38,7 +39,7 @@ from common.bitconfig.file import (
 )
 
 ORDERS = ("WA", "AW")
-_WA_ARCHS = {"resnet18"}
+_WA_ARCHS = {"resnet18", "tiny_resnet"}
 
 
 def _canonical(arch: str) -> str:
@@ -51,7 +52,7 @@ def _canonical(arch: str) -> str:
 
 
 def default_order(arch: str) -> str:
-    """``"WA"`` for ``resnet18`` (ProQHA's post-activation ImageNet ResNet-18), ``"AW"`` otherwise."""
+    """``"WA"`` for ``resnet18`` and ``tiny_resnet`` (post-activation blocks), ``"AW"`` otherwise."""
     return "WA" if _canonical(arch) in _WA_ARCHS else "AW"
 
 

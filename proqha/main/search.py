@@ -128,7 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_checkpoint(state, ckpt_dir / f"{s}.pt")
         save_checkpoint(state, last)
         if budget_met(result, cfg):
-            logger.info("cost %.6f <= --cost %.6f: search stopped (--enforce_cost)", result.cost, args.cost)
+            met = result.cost if cfg.cost_pairing == "odd_position" else result.cost_weight_bits
+            logger.info(
+                "cost %.6f (%s) <= --cost %.6f: search stopped (--enforce_cost)",
+                met,
+                cfg.cost_pairing,
+                args.cost,
+            )
             break
     final_bits = get_bits(model)
     write_bitconfig(

@@ -6,7 +6,8 @@ quantized one at ``--k_bits`` (``--pre_k_bits``/``--ratio`` as the original cons
 configuration). SGD (lr, momentum, weight decay on every parameter), MultiStepLR at 50 % and 75 % of
 ``--train_epochs``, optional clip (``--clip``, ``--grad_clip``); evaluation every epoch;
 ``checkpoint/model_best.pt`` when top-1 improves and ``checkpoint/checkpoint.pt`` every epoch (an interrupted
-run restarts from it in the same ``--out``); ``bitconfig.json`` with the trained bits.
+run restarts from it in the same ``--out``); ``bitconfig.json`` with the trained bits; ``final.json`` with the
+best and the last epoch's top-1 (``best_top1``, ``last_top1``; the latter null when no epoch ran).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
-    start, best = 0, 0.0
+    start, best, last_top1 = 0, 0.0, None
     last = out / "checkpoint" / "checkpoint.pt"
     if last.is_file():
         saved = load_checkpoint(last)
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         test_loss, test_top1 = evaluate(model, val_loader, device, args.amp)
         is_best = test_top1 > best
         best = max(best, test_top1)
+        last_top1 = test_top1
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_top1": train_top1}
         row.update({"test_loss": test_loss, "test_top1": test_top1, "best_top1": best})
         logger.log_epoch(row)
@@ -107,7 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_bitconfig(cfg, out / "bitconfig.json")
     logger.finalize(
-        {"arch": layout.common_arch, "archtype": args.archtype, "kbits": final_bits, "best_top1": best}
+        {
+            "arch": layout.common_arch,
+            "archtype": args.archtype,
+            "kbits": final_bits,
+            "best_top1": best,
+            "last_top1": last_top1,
+        }
     )
     return 0
 

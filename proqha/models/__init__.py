@@ -5,6 +5,12 @@ tinyimagenet) get the ImageNet layouts; the others (cifar10, cifar100, mnist, sv
 ``digits``) the CIFAR ones. Each layout is also registered in :mod:`common.models` (under ``common_arch``) so
 its layer enumeration, bit-config files and costs speak the same layer names; ImageNet ResNet-18 and CIFAR
 ResNet-20 reuse ``common``'s ``resnet18`` and ``resnet20`` names, whose layer names they share.
+
+``--arch tiny_resnet --num_layers 10`` (an addition for the cross-method benchmark on ``digits``) is ProQHA's
+post-activation ImageNet ResNet-18 block layout shrunk to ``common``'s ``tiny_resnet`` (one block per stage,
+16/32/64/128 channels, 3x3/1 stem, no max-pool): 8 quantized convs, 16 quantizers in (W, A) order, and the
+``tiny_resnet`` layer names, so the benchmark's float checkpoint loads by name. It is a 32-pixel model, so only
+the CIFAR-style datasets (``digits``, cifar10, ...) accept it.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from torch import nn
 from common.models import ModelSpec, get_spec, register_model
 from common.runtime import UsageError
 from proqha.models.mobilenetv2 import QuantMobileNetV2
-from proqha.models.resnet import cifar_resnet, imagenet_resnet
+from proqha.models.resnet import cifar_resnet, imagenet_resnet, tiny_resnet
 from proqha.models.resnet20 import QuantResNet20
 from proqha.quantizers import FLOAT_BITS, PACT, WeightQuantizer
 
 IMAGENET_DATASETS = ("imagenet", "tinyimagenet")
 DATASETS = ("cifar10", "imagenet", "mnist", "cifar100", "svhn", "tinyimagenet", "digits")
-ARCHS = ("resnet", "resnet20", "vgg", "densenet", "mobilenetv2")
+ARCHS = ("resnet", "resnet20", "vgg", "densenet", "mobilenetv2", "tiny_resnet")
+#: depth of ``--arch tiny_resnet``: 4 blocks of 2 convs plus the stem and the fc (2 * (10 - 2) = 16 quantizers)
+TINY_RESNET_LAYERS = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,12 @@ def resolve_layout(dataset: str, arch: str, num_layers: int) -> Layout:
             raise UsageError(f"--arch resnet20 needs --num_layers 6n+2 (20, 32, 56, 110), got {num_layers}")
         name = "resnet20" if num_layers == 20 else f"proqha_cifar_resnet{num_layers}"
         return Layout(fam, arch, num_layers, name, size)
+    if arch == "tiny_resnet":
+        if fam == "imagenet":
+            raise UsageError("--arch tiny_resnet is a 32-pixel model; use --dataset digits or cifar10")
+        if num_layers != TINY_RESNET_LAYERS:
+            raise UsageError(f"--arch tiny_resnet needs --num_layers {TINY_RESNET_LAYERS}, got {num_layers}")
+        return Layout(fam, arch, num_layers, "tiny_resnet", size)
     if arch == "mobilenetv2":
         if num_layers != 52:
             raise UsageError(f"--arch mobilenetv2 needs --num_layers 52, got {num_layers}")
@@ -79,6 +93,8 @@ def _build(layout: Layout, num_classes: int, width_mult: float = 1.0) -> nn.Modu
         return cifar_resnet(layout.num_layers, num_classes)
     if layout.arch == "resnet20":
         return QuantResNet20(layout.num_layers, num_classes)
+    if layout.arch == "tiny_resnet":
+        return tiny_resnet(num_classes)
     return QuantMobileNetV2(num_classes, width_mult, cifar=layout.family == "cifar")
 
 
@@ -142,4 +158,13 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["ARCHS", "DATASETS", "Layout", "build_quant_model", "family_of", "resolve_layout", "to_float"]
+__all__ = [
+    "ARCHS",
+    "DATASETS",
+    "TINY_RESNET_LAYERS",
+    "Layout",
+    "build_quant_model",
+    "family_of",
+    "resolve_layout",
+    "to_float",
+]

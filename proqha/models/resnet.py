@@ -8,6 +8,10 @@
 
 Float layers: the stem conv (7x7/2 on ImageNet, 3x3/1 on CIFAR) with BN, plain ReLU and 3x3/2 max-pool, the
 1x1 downsample convs and the classifier ``fc``.
+
+``tiny_resnet`` (not in the original) is the post-activation layout at stage widths 16/32/64/128 with one block
+per stage, a 3x3 stride-1 stem and no max-pool (``maxpool`` is an ``Identity``): the module names and shapes of
+``common``'s float ``tiny_resnet``, so its checkpoint loads by name (PACT ``alpha`` keeps its initial value).
 """
 
 from __future__ import annotations
@@ -65,20 +69,29 @@ BLOCKS = {"post": PostActBlock, "pre": PreActBlock}
 
 
 class QuantResNet(nn.Module):
-    """Stem, four stages of basic blocks at 64/128/256/512 channels, average pool, float ``fc``."""
+    """Stem, four stages of basic blocks (``widths`` channels, 64/128/256/512 by default), average pool, float
+    ``fc``; ``maxpool=False`` replaces the stem's max-pool by an identity."""
 
-    def __init__(self, depths: list[int], block: str, num_classes: int, stem: str = "imagenet") -> None:
+    def __init__(
+        self,
+        depths: list[int],
+        block: str,
+        num_classes: int,
+        stem: str = "imagenet",
+        widths: tuple[int, int, int, int] = (64, 128, 256, 512),
+        maxpool: bool = True,
+    ) -> None:
         super().__init__()
         if stem == "imagenet":
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
         else:
-            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+            self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
         block_cls = BLOCKS[block]
-        cin = 64
-        for i, (cout, n) in enumerate(zip((64, 128, 256, 512), depths, strict=True), start=1):
+        cin = widths[0]
+        for i, (cout, n) in enumerate(zip(widths, depths, strict=True), start=1):
             stride = 1 if i == 1 else 2
             blocks = []
             for b in range(n):
@@ -90,7 +103,7 @@ class QuantResNet(nn.Module):
                 cin = cout
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(widths[-1], num_classes)
         for m in self.modules():
             if isinstance(m, QuantConv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -115,3 +128,12 @@ def cifar_resnet(num_layers: int, num_classes: int = 10) -> QuantResNet:
     """CIFAR ResNet-18/34: pre-activation blocks, 3x3 stride-1 stem (the max-pool is kept, as in the original)."""
     depths = [2, 2, 2, 2] if num_layers == 18 else [3, 4, 6, 3]
     return QuantResNet(depths, "pre", num_classes, "cifar")
+
+
+#: stage widths of ``tiny_resnet`` (common/models/tiny.py)
+TINY_WIDTHS = (16, 32, 64, 128)
+
+
+def tiny_resnet(num_classes: int = 10) -> QuantResNet:
+    """``tiny_resnet`` (ResNet-10: one post-activation block per stage, 16/32/64/128, 3x3/1 stem, no max-pool)."""
+    return QuantResNet([1, 1, 1, 1], "post", num_classes, "cifar", widths=TINY_WIDTHS, maxpool=False)

@@ -5,7 +5,9 @@ on the string); ``--resume`` must exist (checked at parse time, as the original)
 declares but never reads (``--cost`` unless ``--enforce_cost``, ``--eval_freq``, ``--gpus`` in favour of
 ``--device``, ``--batchnorm``/``--cutout``/``--workers`` where unused) are accepted for compatibility. New flags:
 ``--device --seed --amp --out`` (shared spelling), ``--cost_pairing``, ``--enforce_cost``, ``--score_batch``,
-``--acc_eval``, ``--bits_file``, ``--train_fraction``. A bad value ends with one line on stderr and exit status 2.
+``--acc_eval``, ``--bits_file``, ``--train_fraction``; new ``--arch`` choice ``tiny_resnet`` (with ``--num_layers 10``,
+the cross-method benchmark's model, see :mod:`proqha.models`). A bad value ends with one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations

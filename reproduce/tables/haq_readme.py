@@ -7,16 +7,30 @@ released checkpoint (or the float weights for a fine-tune).
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import (
+    RowAccuracy,
+    haq_kmeans,
+    haq_linear,
+    haq_mobilenetv2_float,
+    haq_resnet50_float,
+)
 from reproduce.tables.model import IMAGENET, IMAGENET_VAL, CostLookup, Row, Table, needs, reference
 
 PAPER = "HAQ"
 
 
+def release_need(release: str, recipes: RowAccuracy) -> str:
+    """What a quantized row needs: the release for its EVAL recipe, or ImageNet for its TRAIN recipe."""
+    return (
+        f"{IMAGENET_VAL} and the release {release} under CHECKPOINTS ({recipes.eval.display()}); or {IMAGENET} "
+        f"for the fine-tune ({recipes.train.display()})"
+    )
+
+
 def kmeans_table(costs: CostLookup) -> Table:
     release = "resnet50_0.1_75.48.pth.tar"
     finetune = "bash haq/run/run_kmeans_quantize_finetune.sh"
-    evaluate = "bash haq/run/run_kmeans_quantize_eval.sh"
-    float_cmd = "python -m haq.pretrain -a resnet50 --pretrained -e --data data/imagenet"
+    kmeans, resnet_float = haq_kmeans(), haq_resnet50_float()
     t = Table(
         "haq_kmeans",
         PAPER,
@@ -28,20 +42,23 @@ def kmeans_table(costs: CostLookup) -> Table:
             f"Search: `bash haq/run/run_kmeans_quantize_search.sh` ({IMAGENET}).",
         ],
     )
+    float_need = (
+        f"{IMAGENET_VAL} and torchvision's ResNet-50 V1 weights "
+        f"(CHECKPOINTS/{resnet_float.eval.checkpoint_files()[0]})"
+    )
     t.rows.append(
         Row(
             "ResNet-50 float (torchvision)",
             [
                 costs.cell("preserve ratio", PAPER, "ResNet50 float", "size_ratio"),
-                needs("top-1 %", 76.15, f"{IMAGENET_VAL} and torchvision's ResNet-50 V1 weights"),
-                needs("top-5 %", 92.87, f"{IMAGENET_VAL} and torchvision's ResNet-50 V1 weights"),
+                needs("top-1 %", 76.15, float_need),
+                needs("top-5 %", 92.87, float_need),
             ],
-            float_cmd,
+            resnet_float.eval.display(),
+            resnet_float,
         )
     )
-    need = (
-        f"{IMAGENET_VAL} and the release {release} ({evaluate}); or {IMAGENET} for the fine-tune ({finetune})"
-    )
+    need = release_need(release, kmeans)
     t.rows.append(
         Row(
             "ResNet-50 K-means 10x (README strategy)",
@@ -58,7 +75,8 @@ def kmeans_table(costs: CostLookup) -> Table:
                 needs("top-1 %", 75.48, need),
                 needs("top-5 %", 92.42, need),
             ],
-            evaluate,
+            kmeans.train.display(),
+            kmeans,
         )
     )
     t.rows.append(
@@ -83,11 +101,7 @@ def kmeans_table(costs: CostLookup) -> Table:
 
 def linear_table(costs: CostLookup) -> Table:
     release = "qmobilenetv2_0.6_71.23.pth.tar"
-    evaluate = "bash haq/run/run_linear_quantize_eval.sh"
-    finetune = "bash haq/run/run_linear_quantize_finetune.sh"
-    float_eval = (
-        "python -m haq.pretrain -a mobilenetv2 --resume pretrained/imagenet/mobilenetv2-150.pth.tar -e"
-    )
+    linear, mbv2_float = haq_linear(), haq_mobilenetv2_float()
     t = Table(
         "haq_linear",
         PAPER,
@@ -98,7 +112,7 @@ def linear_table(costs: CostLookup) -> Table:
             "run (specs/haq.md 7). Search: `bash haq/run/run_linear_quantize_search.sh` (ImageNet-100).",
         ],
     )
-    float_need = f"{IMAGENET_VAL} and the release mobilenetv2-150.pth.tar (or {IMAGENET}: bash haq/run/run_pretrain.sh)"
+    float_need = release_need("mobilenetv2-150.pth.tar", mbv2_float)
     t.rows.append(
         Row(
             "MobileNetV2 float (pretrain.py)",
@@ -112,12 +126,11 @@ def linear_table(costs: CostLookup) -> Table:
                 needs("top-1 %", 72.05, float_need),
                 needs("top-5 %", 90.49, float_need),
             ],
-            float_eval,
+            mbv2_float.train.display(),
+            mbv2_float,
         )
     )
-    need = (
-        f"{IMAGENET_VAL} and the release {release} ({evaluate}); or {IMAGENET} for the fine-tune ({finetune})"
-    )
+    need = release_need(release, linear)
     t.rows.append(
         Row(
             "MobileNetV2 linear 0.6x latency",
@@ -134,7 +147,8 @@ def linear_table(costs: CostLookup) -> Table:
                 needs("top-1 %", 71.23, need),
                 needs("top-5 %", 90.00, need),
             ],
-            evaluate,
+            linear.train.display(),
+            linear,
         )
     )
     return t

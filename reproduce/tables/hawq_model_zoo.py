@@ -6,7 +6,8 @@ top-1 needs ImageNet and the pytorchcv weights (or the model-zoo download).
 
 from __future__ import annotations
 
-from reproduce.tables.hawq_readme import NETS, PAPER, TVM, cost_cells, script, top1_need
+from reproduce.accuracy_recipes import RowAccuracy
+from reproduce.tables.hawq_readme import NETS, PAPER, TVM, accuracy, cost_cells, script, top1_need
 from reproduce.tables.model import IMAGENET_VAL, CostLookup, Row, Table, needs
 
 # model_zoo.md: scheme -> (label, {arch: (speed-up, top-1)}); size and BOPs come from cost_table
@@ -49,6 +50,7 @@ def model_zoo_table(costs: CostLookup) -> Table:
                         needs("top-1 %", top1, top1_need(arch, scheme)),
                     ],
                     "-" if scheme == "FP32" else script(arch, scheme),
+                    accuracy(arch, scheme),
                 )
             )
     baselines = {
@@ -68,6 +70,7 @@ def model_zoo_table(costs: CostLookup) -> Table:
                     needs("top-1 %", top1, need),
                 ],
                 "-",
+                RowAccuracy(reason=need),
             )
         )
     return t

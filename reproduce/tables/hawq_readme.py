@@ -7,6 +7,7 @@ and speed-ups are TVM measurements on a T4.
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import RowAccuracy, hawq_row
 from reproduce.tables.model import IMAGENET, IMAGENET_VAL, CostLookup, Row, Table, needs
 
 PAPER = "HAWQ-V3"
@@ -33,17 +34,25 @@ def cost_item(arch: str, scheme: str) -> str:
     return f"{NETS[arch]} {named.get(scheme, scheme)}"
 
 
+def accuracy(arch: str, scheme: str) -> RowAccuracy:
+    """The row's recipes; the float rows have none (pytorchcv's own evaluation)."""
+    if scheme == "FP32":
+        return RowAccuracy(reason=FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch))
+    return hawq_row(arch, scheme)
+
+
 def script(arch: str, scheme: str) -> str:
-    return f"DATA=/data/imagenet OUT=runs/hawq/{arch}_{scheme} bash hawq/scripts/{arch}_{scheme}.sh"
+    """The model-zoo training command of a scheme (generated from its TRAIN recipe)."""
+    return hawq_row(arch, scheme).train.display()
 
 
 def top1_need(arch: str, scheme: str) -> str:
     if scheme == "FP32":
         return FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch)
-    zoo = scheme.replace("modelsize_", "size").replace("_", "")
+    recipes = hawq_row(arch, scheme)
     return (
         f"{IMAGENET} and pytorchcv's {NETS[arch]} weights for the QAT run; or {IMAGENET_VAL} and the model-zoo "
-        f"download {arch}_{zoo} (ARCH={arch} SCHEME={scheme} bash hawq/scripts/eval_resnet50_bops0.5.sh DATA CKPT)"
+        f"download {recipes.eval.checkpoint_files()[0]} under CHECKPOINTS ({recipes.eval.display()})"
     )
 
 
@@ -77,6 +86,7 @@ def readme_tables(costs: CostLookup) -> list[Table]:
                         needs("speed-up x", speedup, TVM, "-"),
                     ],
                     command,
+                    accuracy(arch, scheme),
                 )
             )
         tables.append(t)

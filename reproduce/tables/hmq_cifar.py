@@ -6,20 +6,14 @@ network nor its weights were shipped: ``resnet20`` is assumed); the other method
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import HMQ_CIFAR_FLOAT, hmq_cifar
 from reproduce.tables.model import CostLookup, Row, Table, needs, reference
 
 PAPER = "HMQ"
-COMMAND = (
-    "python -m hmq.main --dataset CIFAR10 --data_dir /data/cifar10 --network_name resnet20 --pretrained FLOAT.pth "
-    "--target_compression {target:g} {acts}"
-)
-ACTS = {
-    8: "--activation_min_bit_width 8 --target_compression_activation 4",
-    4: "--activation_max_bit_width 4 --target_compression_activation 8",
-}
 NEED = (
-    "CIFAR-10 and a float CIFAR network (FLOAT.pth; the paper's network and hyper-parameters were not published, "
-    "resnet20 and the point's WCR as target are assumptions): WCR is the search's output"
+    f"CIFAR-10 and a float CIFAR network ({HMQ_CIFAR_FLOAT.replace('{checkpoints}', 'CHECKPOINTS')}; the paper's "
+    "network and hyper-parameters were not published, resnet20 and the point's WCR as target are assumptions): "
+    "WCR is the search's output"
 )
 
 # activation bits -> (image, {method: [(WCR, top-1)]}), spec 6.3 / golden published_figures.json
@@ -59,14 +53,16 @@ def cifar_table(acts: int) -> Table:
     )
     for method, points in methods.items():
         for wcr, top1 in points:
+            recipes = None
             if method == "HMQ":
                 cells = [needs("WCR", wcr, NEED), needs("top-1 %", top1, NEED)]
-                command = COMMAND.format(target=wcr, acts=ACTS[acts])
+                recipes = hmq_cifar(wcr, acts)
+                command = recipes.train.display()
             else:
                 why = f"{method}'s result as plotted by HMQ; not produced by this repository"
                 cells = [reference("WCR", wcr, why), reference("top-1 %", top1, why)]
                 command = "-"
-            t.rows.append(Row(f"{method} WCR {wcr:g}", cells, command))
+            t.rows.append(Row(f"{method} WCR {wcr:g}", cells, command, recipes))
     return t
 
 

@@ -6,14 +6,10 @@ ImageNet. The points were read off the figure by pixel calibration (about +-0.01
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import hmq_imagenet
 from reproduce.tables.model import IMAGENET, CostLookup, Row, Table, needs
 
 PAPER = "HMQ"
-COMMAND = (
-    "torchrun --nproc_per_node=8 -m hmq.main --data_dir /data/imagenet --network_name {net} --lr_start 0.000005 "
-    "--gamma 64 --lr_coefficient 0.005 --batch_size 256 --n_epochs 30 --target_compression {target} --fp16 "
-    "--out runs/hmq/pareto/{net}_wcr{target}"
-)
 WEIGHTS = {
     "mobilenet_v1": "the original MobileNetV1 weights ($MPQ_WEIGHTS_DIR/mobilenet_v1_imagenet.pth)",
     "mobilenet_v2": "torchvision's MobileNetV2 weights",
@@ -51,11 +47,13 @@ def pareto_table(costs: CostLookup) -> Table:
             f"{IMAGENET} and {WEIGHTS[net]}: the size is the search's output (no configuration was shipped)"
         )
         for size, top1, wcr, target in points:
+            recipes = hmq_imagenet(net, target)
             t.rows.append(
                 Row(
                     f"{label} WCR ~{wcr:g}",
                     [needs("size MB", size, need), needs("top-1 %", top1, need)],
-                    COMMAND.format(net=net, target=target),
+                    recipes.train.display(),
+                    recipes,
                 )
             )
     return t

@@ -10,7 +10,14 @@ and the command that produces it. Statuses:
   released checkpoint, pretrained weights, hardware) and the command is the one that produces it;
 * ``reference only``: a number the paper quotes from another work (PACT, BRECQ, DNAS, ...) or a definition;
   nothing in this repository produces it;
-* ``MISMATCH``: a cost that should match and does not (a regression).
+* ``MISMATCH``: a cost that should match and does not (a regression);
+* ``failed``: an accuracy run of ``--checkpoints``/``--train`` (:mod:`reproduce.accuracy_runs`) that exited with
+  an error or wrote no result; the note gives the log file.
+
+With ``--checkpoints``/``--train`` an accuracy cell that was measured becomes ``exact`` (the measured value,
+rounded half up to the paper's printed digits, equals the published one) or ``deviates`` with the note
+``measured by <eval|train>; <difference>``. A row's recipes are in ``Row.accuracy``
+(:mod:`reproduce.accuracy_recipes`).
 
 Cost cells are never computed here: they reuse the rows of :mod:`reproduce.cost_table`, so a cost status in
 a table is the status of the same figure in ``costs.md``.
@@ -22,6 +29,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from reproduce.figures import DEVIATION, EXACT, MISMATCH, round_half_up
 
@@ -29,7 +37,11 @@ ROUNDING = "within rounding"
 DEVIATES = "deviates"
 NEEDS_DATA = "needs data"
 REFERENCE = "reference only"
-STATUSES = (EXACT, ROUNDING, DEVIATES, NEEDS_DATA, REFERENCE, MISMATCH)
+FAILED = "failed"
+STATUSES = (EXACT, ROUNDING, DEVIATES, NEEDS_DATA, REFERENCE, MISMATCH, FAILED)
+
+if TYPE_CHECKING:
+    from reproduce.accuracy_recipes import RowAccuracy
 
 IMAGENET = "ImageNet (train/ and val/)"
 IMAGENET_VAL = "ImageNet val/"
@@ -58,6 +70,8 @@ class Row:
     cells: list[Cell]
     #: the command that produces the row's accuracy (or, for a cost-only row, its cost)
     command: str = ""
+    #: how the row's accuracies are measured (eval/train recipes), or why they are not
+    accuracy: RowAccuracy | None = None
 
 
 @dataclass

@@ -7,14 +7,11 @@ from BRECQ's own search and are quoted, not produced here.
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import ompq_ptq, ompq_uniform_ptq
 from reproduce.tables.model import CostLookup, Row, Table, needs, reference
-from reproduce.tables.ompq_ptq import PAPER, PTQ, ptq_need
+from reproduce.tables.ompq_ptq import PAPER, ptq_need
 
 BRECQ = "BRECQ's own mixed-precision result as plotted by OMPQ (BRECQ's search is not in this repository)"
-UNIFORM = (
-    "python -m ompq.PTQ.main_imagenet --data_path /data/imagenet --arch {arch} --n_bits_w {bits} --channel_wise "
-    "--n_bits_a 8 --act_quant --test_before_calibration{weight}"
-)
 
 # net -> (arch, [(size, OMPQ top-1, BRECQ top-1)])
 POINTS = {
@@ -46,6 +43,7 @@ def figure_table(costs: CostLookup) -> Table:
         prefix = "r18" if arch == "resnet18" else "mbv2"
         for size, ompq, brecq in points:
             key = f"PTQ_{arch}_{size:.1f}Mb"
+            recipes = ompq_ptq(f"{prefix}_{size:.1f}", "OMPQ top-1 %")
             t.rows.append(
                 Row(
                     f"{net} {size:.1f} Mb",
@@ -54,12 +52,12 @@ def figure_table(costs: CostLookup) -> Table:
                         needs("OMPQ top-1 %", ompq, ptq_need(arch)),
                         reference("BRECQ top-1 %", brecq, BRECQ),
                     ],
-                    PTQ.format(row=f"{prefix}_{size:.1f}"),
+                    recipes.train.display(),
+                    recipes,
                 )
             )
-        weight = "" if arch == "resnet18" else " --weight 0.1"
-        two = UNIFORM.format(arch=arch, bits=2, weight=weight)
-        four = UNIFORM.format(arch=arch, bits=4, weight=weight)
+        two = ompq_uniform_ptq(arch, 2)
+        four = ompq_uniform_ptq(arch, 4, "OMPQ top-1 %")
         top1_2 = 62.9 if arch == "resnet18" else 53.0
         t.rows.append(
             Row(
@@ -68,13 +66,18 @@ def figure_table(costs: CostLookup) -> Table:
                     costs.cell("size Mb", PAPER, f"{cost_arch} uniform W2 PTQ", "size_Mb"),
                     needs("top-1 %", top1_2, ptq_need(arch)),
                 ],
+                two.train.display(),
                 two,
             )
         )
         cells = [costs.cell("size Mb", PAPER, f"{cost_arch} uniform W4 PTQ", "size_Mb")]
         if arch == "mobilenetv2":  # the MobileNetV2 panel labels its uniform 4-bit point
             cells += [needs("OMPQ top-1 %", 71.60, ptq_need(arch)), reference("BRECQ top-1 %", 71.39, BRECQ)]
-        t.rows.append(Row(f"{net} uniform 4-bit (dashed)", cells, four))
+        t.rows.append(
+            Row(
+                f"{net} uniform 4-bit (dashed)", cells, four.train.display(), four if len(cells) > 1 else None
+            )
+        )
     return t
 
 

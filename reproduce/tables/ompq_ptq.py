@@ -6,10 +6,10 @@ ImageNet and BRECQ's float weights.
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import ompq_ptq as ptq_recipe
 from reproduce.tables.model import IMAGENET, CostLookup, Row, Table, needs
 
 PAPER = "OMPQ"
-PTQ = "ROW={row} DATA=/data/imagenet bash ompq/scripts/ptq.sh"
 BRECQ_WEIGHTS = {
     "resnet18": "BRECQ's resnet18_imagenet.pth.tar (--weights)",
     "mobilenetv2": "BRECQ's mobilenetv2.pth.tar (--weights)",
@@ -42,11 +42,13 @@ def ptq_table(costs: CostLookup) -> Table:
     )
     for label, key, row, top1 in ROWS:
         arch = "resnet18" if row.startswith("r18") else "mobilenetv2"
+        recipes = ptq_recipe(row)
         t.rows.append(
             Row(
                 label,
                 [costs.cell("size Mb", PAPER, key, "size_Mb"), needs("top-1 %", top1, ptq_need(arch))],
-                PTQ.format(row=row),
+                recipes.train.display(),
+                recipes,
             )
         )
     return t

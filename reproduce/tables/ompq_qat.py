@@ -6,10 +6,10 @@ convention ``ompq``); top-1 needs ImageNet and pytorchcv's float weights, or OMP
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import OMPQ_RELEASES, ompq_qat
 from reproduce.tables.model import IMAGENET, IMAGENET_VAL, CostLookup, Row, Table, needs
 
 PAPER = "OMPQ"
-QAT = "ARCH={arch} SCHEME={scheme} DATA=/data/imagenet bash ompq/scripts/qat.sh"
 
 # scheme -> (label, top-1 or None where the repository publishes none)
 ROWS = {
@@ -37,16 +37,18 @@ def qat_table(costs: CostLookup) -> Table:
         arch = "resnet18" if "6.7" in scheme else "resnet50"
         key = f"bit_config_{arch}_{scheme}"
         cells = [costs.cell("size Mb", PAPER, key, "size_Mb"), costs.cell("BOPs G", PAPER, key, "GBOPs")]
+        recipes = ompq_qat(arch, scheme)
         if top1 is not None:
             cells.append(
                 needs(
                     "top-1 %",
                     top1,
                     f"{IMAGENET} and pytorchcv's {arch} weights (--pretrained); or {IMAGENET_VAL} and OMPQ's "
-                    "released QAT model (Google Drive) with --resume --resume_quantize -e",
+                    f"released QAT model (Google Drive folder {OMPQ_RELEASES[scheme]}) under CHECKPOINTS "
+                    f"({recipes.eval.display()})",
                 )
             )
-        t.rows.append(Row(label, cells, QAT.format(arch=arch, scheme=scheme)))
+        t.rows.append(Row(label, cells, recipes.train.display(), recipes if top1 is not None else None))
     return t
 
 

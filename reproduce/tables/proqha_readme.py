@@ -7,16 +7,12 @@ because no configuration was shipped.
 
 from __future__ import annotations
 
+from reproduce.accuracy_recipes import proqha_baseline, proqha_search
 from reproduce.tables.model import IMAGENET, CostLookup, Row, Table, needs, reference
 
 PAPER = "ProQHA"
 LITERATURE = (
     "{method} {bits}/{bits} as quoted from the literature (PACT paper); not produced by this repository"
-)
-BASELINE = "bash proqha/scripts/run.sh . imagenet r18 '' resnet 18"
-SEARCH = (
-    "bash proqha/scripts/search.sh . imagenet r18_search RUN/checkpoint/model_best.pt resnet 18 "
-    "--cost {cost} --enforce_cost"
 )
 
 # (label, W bits, published top-1, published cost); W = 0 marks the mixed-precision rows
@@ -46,8 +42,10 @@ def readme_table(costs: CostLookup) -> Table:
         ],
     )
     for method, bits, top1, cost in ROWS:
+        recipes = None
         if bits == 0:
-            command = SEARCH.format(cost=cost)
+            recipes = proqha_search(cost)
+            command = recipes.train.display()
             need = f"{IMAGENET}: the progressive search (500 candidates, 30 epochs per round) and the round at this cost"
             cells = [needs("cost", cost, need), needs("top-1 %", top1, need)]
             label = f"ProQHA MP (cost {cost})"
@@ -55,7 +53,8 @@ def readme_table(costs: CostLookup) -> Table:
             item = f"ResNet18 W{bits}A{bits}"
             cost_cell = costs.cell("cost", PAPER, item, "cost")
             if method == "Baseline":
-                command = BASELINE
+                recipes = proqha_baseline()
+                command = recipes.train.display()
                 top1_cell = needs("top-1 %", top1, f"{IMAGENET}: the float baseline (first run of run.sh)")
                 label = "Baseline 32/32"
             else:
@@ -63,7 +62,7 @@ def readme_table(costs: CostLookup) -> Table:
                 top1_cell = reference("top-1 %", top1, LITERATURE.format(method=method, bits=bits))
                 label = f"{method} {bits}/{bits}"
             cells = [cost_cell, top1_cell]
-        t.rows.append(Row(label, cells, command))
+        t.rows.append(Row(label, cells, command, recipes))
     return t
 
 
