@@ -4,13 +4,47 @@ It is ``python -m hawq.quant_train --bit-config FILE`` started from the benchmar
 shared :class:`~reproduce.compare.method.Recipe`: fix-BN (folded BN, frozen statistics), per-tensor
 weights, activation ranges with momentum 0.99, SGD at a constant learning rate, no distillation. Every
 method's bit config goes through the same code, so the accuracies differ only by the bits.
+
+In HAWQ-V3's ResNets a block's ``conv1`` and its ``downsample`` conv read the block input through one activation
+quantizer. A method that gives them different input bits (HAQ, OMPQ and ProQHA search them apart) cannot be
+trained there as it is: :func:`share_input_bits` raises the shared quantizer to the larger of the two, the
+fine-tuned file is written next to the run (``bit_config_common.json``) and its BOPs are reported with it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconfig
+from reproduce.compare.budget import measure
 from reproduce.compare.method import Context, FinetuneOutcome
+
+
+def shared_input_groups(arch: str, num_classes: int) -> list[list[str]]:
+    """Groups of layers (two or more) whose inputs go through one activation quantizer of HAWQ-V3's model."""
+    from hawq.utils.models import build_quantized_model
+
+    layer_map = build_quantized_model(arch, num_classes=num_classes).layer_map
+    groups: dict[str, list[str]] = {}
+    for layer, (_, act) in layer_map.items():
+        groups.setdefault(act, []).append(layer)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def share_input_bits(cfg: BitConfig, groups: list[list[str]]) -> tuple[BitConfig, list[str]]:
+    """``cfg`` with every group's input bits set to the group's largest ``a``; a note per raised group."""
+    layers = dict(cfg.layers)
+    notes = []
+    for group in groups:
+        asked = [layers[name].a for name in group]
+        top = max(asked)
+        if min(asked) != top:
+            for name in group:
+                layers[name] = LayerBits(layers[name].w, top, dict(layers[name].extra))
+            notes.append(f"{' / '.join(group)} share one input quantizer: a={top} (asked {asked})")
+    return BitConfig(
+        cfg.arch, layers, cfg.method, cfg.source, cfg.num_classes, cfg.input_size, {}, cfg.extra
+    ), notes
 
 
 def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
@@ -29,8 +63,16 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
 
 
 def finetune_common(ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
-    """Fine-tune ``bitconfig`` on the common path; the top-1 is that of the last epoch."""
+    """Fine-tune ``bitconfig`` on the common path; the top-1 is that of the last epoch.
+
+    When shared input quantizers had to be raised, the notes say which and give the BOPs actually trained.
+    """
     from hawq import quant_train
 
+    cfg, notes = share_input_bits(read_bitconfig(bitconfig), shared_input_groups(ctx.arch, ctx.num_classes))
+    if notes:
+        bitconfig = write_bitconfig(cfg, Path(out) / "bit_config_common.json")
+        gbops = measure(ctx.layers, {n: (lb.w, lb.a) for n, lb in cfg.layers.items()}).gbops
+        notes.append(f"common QAT trains {gbops:.4f} GBOPs")
     result = quant_train.main(quant_train_argv(ctx, bitconfig, out))
-    return FinetuneOutcome(float(result["val_acc1"]))
+    return FinetuneOutcome(float(result["val_acc1"]), notes)

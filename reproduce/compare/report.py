@@ -82,7 +82,7 @@ def pareto_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     common_points = []
     for i, r in enumerate(rows):
@@ -104,7 +104,7 @@ def pareto_plot(
     ax.set_ylabel("top-1 on digits val (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")

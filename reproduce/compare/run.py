@@ -174,7 +174,11 @@ def _method(
         seed_everything(ctx.recipe.seed)
         started = time.perf_counter()
         outcome = finetune_common(ctx, Path(found["bitconfig"]), folder / "common_qat")
-        return {"acc_common": outcome.acc1, "finetune_s": time.perf_counter() - started}
+        return {
+            "acc_common": outcome.acc1,
+            "finetune_s": time.perf_counter() - started,
+            "notes": outcome.notes,
+        }
 
     row: dict[str, Any] = {"label": method.label, "method": name}
     try:
@@ -197,6 +201,7 @@ def _method(
             )
             row["acc_common"] = common_result["acc_common"]
             row["finetune_s"] += common_result["finetune_s"]
+            row["notes"] += common_result.get("notes", [])
     except (Exception, SystemExit) as e:  # one method's failure must not hide the others' results
         (folder / "error.txt").parent.mkdir(parents=True, exist_ok=True)
         (folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")

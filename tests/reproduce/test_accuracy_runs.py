@@ -71,7 +71,7 @@ def test_checkpoint_layout_follows_the_release_names(tables) -> None:
     assert len(layout) == 30
     text = ar.checkpoint_listing(tables)
     assert all(f"  {rel}" in text for rel in layout)
-    readme = (Path(ar.__file__).parent / "ACCURACY_MODES.md").read_text()
+    readme = (Path(ar.__file__).parent / "README.md").read_text()
     assert all(f"| `{rel}` |" in readme for rel in layout)
 
 

@@ -11,31 +11,37 @@ import pytest
 from common.runtime import run_main
 from reproduce.compare import run as compare_run
 from reproduce.compare.method import FinetuneOutcome, Method, SearchOutcome
+from reproduce.compare.methods import NAMES
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("compare")
-    result = compare_run.main(["--quick", "--methods", "hawq", "--out", str(out)])
+    result = compare_run.main(["--quick", "--out", str(out)])
     return out, result
 
 
 def test_quick_run_writes_table_plot_and_results(quick_run: tuple[Path, dict]) -> None:
     out, result = quick_run
     labels = [r["label"] for r in result["rows"]]
-    assert labels == ["uniform W8A8", "uniform W4A4", "HAWQ-V3"]
+    assert labels == ["uniform W8A8", "uniform W4A4", "HAWQ-V3", "HAQ", "HMQ", "OMPQ", "ProQHA"]
+    assert not any(r.get("failed") for r in result["rows"]), [r["notes"] for r in result["rows"]]
     for name in ("compare.md", "compare.csv", "pareto.png", "results.json"):
         assert (out / name).is_file()
     assert json.loads((out / "results.json").read_text())["rows"] == json.loads(json.dumps(result["rows"]))
     md = (out / "compare.md").read_text()
-    assert md.count("\n| ") == 1 + 3
-    u8, u4, hawq = result["rows"]
+    assert md.count("\n| ") == 1 + 7
+    u8, u4, hawq, *others = result["rows"]
     assert u8["avg_wbits"] == pytest.approx(8.0) and u8["within"] == {"avg_wbits": False, "GBOPs": False}
     assert u4["within"] == {"avg_wbits": True, "GBOPs": True}
     assert hawq["within"] == {"avg_wbits": True, "GBOPs": True}
     assert set(hawq["bits"].split()) <= {"4/4", "8/8"}
     assert hawq["search_images"] > 0 and hawq["search_s"] > 0
     assert 0 <= hawq["acc_own"] <= 100 and hawq["acc_common"] == hawq["acc_own"]
+    for row in others:  # every method's config also went through the common QAT path
+        assert 0 <= row["acc_own"] <= 100 and 0 <= row["acc_common"] <= 100
+        assert row["search_images"] > 0
+        assert (out / row["method"] / "common_qat" / "step.json").is_file()
 
 
 def test_rerun_reads_finished_steps_back(
@@ -47,8 +53,10 @@ def test_rerun_reads_finished_steps_back(
         raise AssertionError("a finished step was run again")
 
     monkeypatch.setattr(compare_run, "finetune_common", boom)
-    monkeypatch.setattr(compare_run.load_method("hawq"), "search", boom)
-    again = compare_run.main(["--quick", "--methods", "hawq", "--out", str(out)])
+    for name in NAMES:
+        monkeypatch.setattr(compare_run.load_method(name), "search", boom)
+        monkeypatch.setattr(compare_run.load_method(name), "finetune", boom)
+    again = compare_run.main(["--quick", "--out", str(out)])
     assert again["rows"] == json.loads(json.dumps(result["rows"]))
 
 
@@ -92,6 +100,7 @@ def test_a_failing_method_is_reported_and_the_rest_run(
     out, _ = quick_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)  # the float model and the uniform runs are read back, not rerun
+    shutil.rmtree(copy / "haq")
     monkeypatch.setattr(compare_run, "load_method", lambda name: _Broken())
     result = compare_run.main(["--quick", "--methods", "haq", "--out", str(copy)])
     row = result["rows"][-1]

@@ -1,0 +1,28 @@
+"""The common QAT path's handling of shared input quantizers (reproduce/compare/common_qat.py)."""
+
+from __future__ import annotations
+
+from common.bitconfig import LayerBits, uniform_bitconfig
+from reproduce.compare.common_qat import share_input_bits, shared_input_groups
+
+
+def test_tiny_resnet_shares_block_inputs_between_conv1_and_downsample() -> None:
+    groups = shared_input_groups("tiny_resnet", 10)
+    assert groups == [[f"layer{s}.0.conv1", f"layer{s}.0.downsample.0"] for s in (2, 3, 4)]
+
+
+def test_share_input_bits_raises_each_group_to_its_largest_request() -> None:
+    cfg = uniform_bitconfig("tiny_resnet", 4, 4, keep_first_last=8, num_classes=10, input_size=32)
+    cfg.layers["layer2.0.conv1"] = LayerBits(3, 5)
+    cfg.layers["layer2.0.downsample.0"] = LayerBits(6, 7, {"threshold": 2})
+    cfg.costs = {"GBOPs": 1.0}
+    out, notes = share_input_bits(cfg, shared_input_groups("tiny_resnet", 10))
+    assert (out.layers["layer2.0.conv1"].w, out.layers["layer2.0.conv1"].a) == (3, 7)
+    assert (out.layers["layer2.0.downsample.0"].w, out.layers["layer2.0.downsample.0"].a) == (6, 7)
+    assert out.layers["layer2.0.downsample.0"].extra == {"threshold": 2}
+    assert out.costs == {}  # the searched costs no longer describe the file
+    assert len(notes) == 1 and "a=7 (asked [5, 7])" in notes[0]
+    # the input is left alone, and an agreeing config comes back unchanged
+    assert cfg.layers["layer2.0.conv1"].a == 5
+    same, none = share_input_bits(out, shared_input_groups("tiny_resnet", 10))
+    assert none == [] and same.layers == out.layers
