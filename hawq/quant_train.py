@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="PyTorch BatchNorm statistics in unfolded-BN training (quirk 7)",
     )
+    new.add_argument(
+        "--asymmetric-acts-below",
+        type=int,
+        default=0,
+        metavar="N",
+        help="activations below N bits use the unsigned asymmetric range (default 0: only 4-bit ones, as the original)",
+    )
     new.add_argument("--resume-by-position", action="store_true", help="original key-order float resume")
     new.add_argument("--teacher-checkpoint", default=None, help="float weights of the teacher")
     new.add_argument("--image-size", type=int, default=None, help="default 224 (32 for digits)")
@@ -164,6 +171,8 @@ def check_args(args: argparse.Namespace) -> None:
             "--bias-bit 0 (no bias quantization) is not supported: folded BN and the classifier need an integer "
             "bias (the original crashes too, quirk 5)"
         )
+    if not 0 <= args.asymmetric_acts_below <= 16:
+        raise UsageError(f"--asymmetric-acts-below must be in 0..16, got {args.asymmetric_acts_below}")
     if args.resume_quantize and not args.resume:
         raise UsageError("--resume-quantize needs --resume PATH")
     if args.resume and not Path(args.resume).is_file():
@@ -220,6 +229,7 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         checkpoint_iter=args.checkpoint_iter,
         fixed_point_quantization=args.fixed_point_quantization,
         standard_bn=args.standard_bn,
+        asymmetric_acts_below=args.asymmetric_acts_below,
     )
     matched = configure_quant_modules(model, module_bits, settings)
     notes.append(f"match all modules defined in bit_config: {matched == len(module_bits)}")

@@ -13,7 +13,8 @@ Three sources of per-module bits, all ending in a dict ``module name -> bits`` (
 
 :func:`configure_quant_modules` then sets every configured module as the original does: symmetric mode, the bias
 bits, per-channel, percentiles, range momentum, fix-BN settings, fixed-point flag, and the bits; a 4-bit QuantAct
-switches to the (unsigned) asymmetric mode. The ``'hook'`` tag of some entries is ignored (quirk 1: the original's
+switches to the (unsigned) asymmetric mode (``--asymmetric-acts-below N`` extends this to every QuantAct below N
+bits; a 3-, 5-, 6- or 7-bit QuantAct is otherwise symmetric and spends one bit on the sign of a ReLU output). The ``'hook'`` tag of some entries is ignored (quirk 1: the original's
 hook function does not exist).
 """
 
@@ -135,6 +136,8 @@ class QuantSettings:
     checkpoint_iter: int = -1
     fixed_point_quantization: bool = False
     standard_bn: bool = False
+    #: activations below this many bits use the unsigned asymmetric range too (0: only 4-bit ones, the original)
+    asymmetric_acts_below: int = 0
 
 
 def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], settings: QuantSettings) -> int:
@@ -166,7 +169,7 @@ def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], setti
         bits = module_bits[name]
         if hasattr(module, "activation_bit"):
             module.activation_bit = bits
-            if bits == 4:
+            if bits == 4 or bits < settings.asymmetric_acts_below:
                 module.quant_mode = "asymmetric"
         else:
             module.weight_bit = bits

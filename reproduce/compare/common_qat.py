@@ -1,8 +1,11 @@
 """The common QAT path: any bit config fine-tuned by HAWQ-V3's integer-only modules and training loop.
 
 It is ``python -m hawq.quant_train --bit-config FILE`` started from the benchmark's float checkpoint with the
-shared :class:`~reproduce.compare.method.Recipe`: fix-BN (folded BN, frozen statistics), per-tensor
-weights, activation ranges with momentum 0.99, SGD at a constant learning rate, no distillation. Every
+shared :class:`~reproduce.compare.method.Recipe`: fix-BN (folded BN, frozen statistics), per-channel
+weights, activation ranges with momentum 0.99, SGD at a constant learning rate, no distillation. By default
+(``Context.common_acts == "unsigned"``) every activation below 8 bits uses the unsigned asymmetric range
+(``--asymmetric-acts-below 8``): HAWQ-V3's own rule does so only at 4 bits, which would cost the methods that
+choose 3, 5, 6 or 7 bits one bit of every ReLU output; ``"hawq"`` keeps the original rule. Every
 method's bit config goes through the same code, so the accuracies differ only by the bits.
 
 In HAWQ-V3's ResNets a block's ``conv1`` and its ``downsample`` conv read the block input through one activation
@@ -57,6 +60,8 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         "--bit-config", str(bitconfig), "--act-range-momentum", "0.99", "--fix-BN", "-j", "0",
         "--device", ctx.device, "--save-path", str(out), "-p", "1000",
     ]  # fmt: skip
+    if ctx.common_acts == "unsigned":
+        argv += ["--asymmetric-acts-below", "8"]
     if ctx.quick:
         argv += ["--data-percentage", "0.05"]
     return argv

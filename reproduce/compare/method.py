@@ -55,6 +55,9 @@ class Context:
     device: str = "cpu"
     #: tiny settings (tests): a few images and steps per phase
     quick: bool = False
+    #: the common QAT path's activation ranges: "unsigned" (every activation below 8 bits asymmetric) or "hawq"
+    #: (HAWQ-V3's own rule: only 4-bit activations asymmetric)
+    common_acts: str = "unsigned"
 
 
 @dataclass

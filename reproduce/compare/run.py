@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this float tiny_resnet (its run folder's final.json gives the float top-1) instead of training one",
     )
     p.add_argument("--no-common-qat", action="store_true", help="skip the common QAT path for the methods")
+    p.add_argument(
+        "--common-acts",
+        choices=("unsigned", "hawq"),
+        default="unsigned",
+        help="common QAT path: every activation below 8 bits unsigned (default) or HAWQ-V3's rule (only 4-bit ones)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny settings everywhere (tests, smoke runs)")
     p.add_argument("--force", action="store_true", help="rerun steps that have finished")
     p.add_argument("--device", default="cpu")
@@ -190,12 +196,12 @@ def _method(
         row["acc_own"] = own_result["acc_own"]
         row["finetune_s"] = own_result["finetune_s"]
         row["notes"] = [*found["search_notes"], *own_result["notes"]]
-        if name == "hawq":
+        if name == "hawq":  # bits in {4, 8}: both activation rules of the common path are HAWQ-V3's own
             row["acc_common"] = row["acc_own"]
         elif common_qat:
             common_result = _step(
                 folder / "common_qat",
-                {**key, "recipe": asdict(ctx.recipe), "bits": found["bits"]},
+                {**key, "recipe": asdict(ctx.recipe), "bits": found["bits"], "common_acts": ctx.common_acts},
                 force,
                 common,
             )
@@ -232,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ctx = Context(
         ARCH, DATA, IMAGE_SIZE, NUM_CLASSES, checkpoint, budget, layers, budget.limits(layers),
         Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
+        args.common_acts,
     )  # fmt: skip
     limits = ctx.limits
     print(
@@ -244,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "float": _fingerprint(checkpoint), "budget": [budget.wbits, budget.abits], "seed": args.seed,
         "quick": args.quick, "device": args.device,
     }  # fmt: skip
-    train_key = {**key, "recipe": asdict(ctx.recipe)}
+    train_key = {**key, "recipe": asdict(ctx.recipe), "common_acts": args.common_acts}
     rows = [_uniform(ctx, w, w, args.out, train_key, args.force) for w in (8, 4)]
     for i, name in enumerate(names, start=3):
         print(f"[compare {i}/{total}] {name}: search, own fine-tune, common QAT", flush=True)

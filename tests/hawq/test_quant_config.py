@@ -101,3 +101,20 @@ def test_quantized_state_roundtrip_and_0d_ranges(tiny) -> None:
     assert set(ckpt) == {"convbn_scaling_factor", "fc_scaling_factor", "weight_integer", "bias_integer",
                          "act_scaling_factor"}  # fmt: skip
     assert "stage1.unit1.quant_convbn1.convbn_scaling_factor" in ckpt["convbn_scaling_factor"]
+
+
+@pytest.mark.parametrize("below", [0, 8])
+def test_asymmetric_acts_below_extends_the_4_bit_rule(below: int) -> None:
+    model = build_quantized_model("tiny_resnet", num_classes=10, input_size=32)
+    cfg = uniform_bitconfig("tiny_resnet", 4, 4, keep_first_last=8, num_classes=10, input_size=32)
+    for name, a in (("layer1.0.conv1", 3), ("layer1.0.conv2", 4), ("layer2.0.conv2", 6)):
+        cfg.layers[name].a = a
+    bits = bitconfig_module_bits(cfg, model, ("tiny_resnet",))
+    configure_quant_modules(model, bits, QuantSettings(asymmetric_acts_below=below))
+    modes = {}
+    for layer, (_, act) in model.layer_map.items():
+        modes[layer] = model.get_submodule(act).quant_mode
+    assert modes["layer1.0.conv2"] == "asymmetric"  # 4 bits: the original's rule either way
+    assert modes["conv1"] == modes["fc"] == "symmetric"  # 8 bits never change
+    expected = "asymmetric" if below == 8 else "symmetric"
+    assert modes["layer1.0.conv1"] == modes["layer2.0.conv2"] == expected

@@ -155,6 +155,7 @@ def test_mixed_bit_config_file_and_kd(tmp_path, float_ckpt) -> None:
         (["--quant-scheme", "bops_0.3"], "valid: uniform8, uniform4"),
         (["-a", "resnet34"], "choose one of: resnet18"),
         (["--bit-config", "{bad}"], "unknown layer(s) 'layer9.0.conv1'"),
+        (["--asymmetric-acts-below", "17"], "--asymmetric-acts-below must be in 0..16"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, extra, message) -> None:

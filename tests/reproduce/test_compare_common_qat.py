@@ -26,3 +26,30 @@ def test_share_input_bits_raises_each_group_to_its_largest_request() -> None:
     assert cfg.layers["layer2.0.conv1"].a == 5
     same, none = share_input_bits(out, shared_input_groups("tiny_resnet", 10))
     assert none == [] and same.layers == out.layers
+
+
+def test_common_path_argv_follows_the_activation_rule(tmp_path) -> None:
+    from dataclasses import replace
+
+    from reproduce.compare.budget import Budget, bench_layers
+    from reproduce.compare.common_qat import quant_train_argv
+    from reproduce.compare.method import Context, Recipe
+
+    layers = bench_layers("tiny_resnet", 32, 10)
+    ctx = Context(
+        "tiny_resnet",
+        "digits",
+        32,
+        10,
+        tmp_path / "f.pth",
+        Budget(),
+        layers,
+        Budget().limits(layers),
+        Recipe(),
+    )
+    argv = quant_train_argv(ctx, tmp_path / "b.json", tmp_path / "o")
+    assert argv[argv.index("--asymmetric-acts-below") + 1] == "8"
+    assert "--asymmetric-acts-below" not in quant_train_argv(
+        replace(ctx, common_acts="hawq"), tmp_path / "b", tmp_path
+    )
+    assert argv[argv.index("--epochs") + 1] == "2" and "--data-percentage" not in argv

@@ -9,6 +9,7 @@ once the first conv and the FC are paid at W8A8. HAWQ-V3's own fine-tuning *is* 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,10 @@ class HawqMethod(Method):
         return SearchOutcome(path, notes)
 
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
-        outcome = finetune_common(ctx, bitconfig, out)
-        outcome.notes.append("HAWQ-V3's own fine-tuning is the common QAT path")
+        outcome = finetune_common(replace(ctx, common_acts="hawq"), bitconfig, out)
+        outcome.notes.append(
+            "HAWQ-V3's own fine-tuning is the common QAT path (at 4 and 8 bits its activation rule is the same)"
+        )
         return outcome
 
 
