@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         written += [
             ("cross-method benchmark table", args.out / "compare" / "compare.md"),
             ("Pareto plot (top-1 against size)", args.out / "compare" / "pareto.png"),
+            ("bits per layer of every run", args.out / "compare" / "bits.png"),
         ]
     print("\nwritten:")
     for what, path in written:

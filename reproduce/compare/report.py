@@ -112,3 +112,33 @@ def pareto_plot(
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def bit_chart(rows: Sequence[dict[str, Any]], layer_names: Sequence[str], path: Path, title: str) -> Path:
+    """Per-layer bits of every run as a grid: colour = weight bits, text = ``w/a``, one row per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = [r for r in rows if r.get("bits")]
+    grid = np.array([[int(wa.split("/")[0]) for wa in r["bits"].split()] for r in runs], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(layer_names), 1.2 + 0.45 * len(runs)))
+    image = ax.imshow(grid, cmap="viridis", vmin=1, vmax=8, aspect="auto")
+    for i, r in enumerate(runs):
+        for j, wa in enumerate(r["bits"].split()):
+            ax.text(
+                j, i, wa, ha="center", va="center", fontsize=7, color="white" if grid[i, j] < 5 else "black"
+            )
+    ax.set_xticks(range(len(layer_names)), layer_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(runs)), [r["label"] for r in runs], fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="weight bits", fraction=0.03)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

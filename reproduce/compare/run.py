@@ -8,7 +8,7 @@ Steps, each resumable (a step whose ``step.json`` exists is read back, not rerun
    around it), its cost measured by :mod:`reproduce.compare.budget`, the fine-tune with the method's own
    code, and the fine-tune of the same bit config on the common QAT path (HAWQ-V3's modules).
 
-Outputs under ``--out``: ``compare.md``, ``compare.csv``, ``pareto.png``, ``results.json`` and one folder per
+Outputs under ``--out``: ``compare.md``, ``compare.csv``, ``pareto.png``, ``bits.png``, ``results.json`` and one folder per
 step. A method that fails is reported in the table with its error; the others still run.
 """
 
@@ -34,7 +34,7 @@ from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure,
 from reproduce.compare.common_qat import finetune_common
 from reproduce.compare.method import Context, Recipe
 from reproduce.compare.methods import NAMES, load_method
-from reproduce.compare.report import bits_string, pareto_plot, to_csv, to_markdown
+from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
 
 ARCH = "tiny_resnet"
 DATA = "digits"
@@ -287,7 +287,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     atomic_write_text(args.out / "compare.csv", to_csv(rows))
     plotted = [r for r in rows if "size_kB" in r]
     pareto_plot(plotted, args.out / "pareto.png", f"{ARCH} on {DATA}: top-1 against size", float_acc)
-    print(f"comparison table: {args.out / 'compare.md'}\nPareto plot: {args.out / 'pareto.png'}", flush=True)
+    bit_chart(plotted, [l.name for l in layers], args.out / "bits.png", "bits per layer (w/a; colour: w)")
+    print(
+        f"comparison table: {args.out / 'compare.md'}\nPareto plot: {args.out / 'pareto.png'}\n"
+        f"bits per layer: {args.out / 'bits.png'}",
+        flush=True,
+    )
     return result
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from reproduce.compare.report import COLUMNS, pareto_front, pareto_plot, to_csv, to_markdown
+from reproduce.compare.report import COLUMNS, bit_chart, pareto_front, pareto_plot, to_csv, to_markdown
 
 ROWS = [
     {"label": "uniform W8A8", "size_kB": 300.0, "GBOPs": 1.0, "acc_common": 97.0, "avg_wbits": 8.0},
@@ -36,3 +36,9 @@ def test_pareto_plot_writes_a_png(tmp_path: Path) -> None:
     path = pareto_plot(ROWS, tmp_path / "p.png", "t", float_acc=97.5)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*"))
+
+
+def test_bit_chart_writes_a_png_of_the_runs_with_bits(tmp_path: Path) -> None:
+    rows = [{"label": "a", "bits": "8/8 4/4 8/8"}, {"label": "b", "bits": "8/8 2/6 8/8"}, {"label": "failed"}]
+    path = bit_chart(rows, ["conv1", "x", "fc"], tmp_path / "bits.png", "t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

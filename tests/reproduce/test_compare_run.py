@@ -26,7 +26,7 @@ def test_quick_run_writes_table_plot_and_results(quick_run: tuple[Path, dict]) -
     labels = [r["label"] for r in result["rows"]]
     assert labels == ["uniform W8A8", "uniform W4A4", "HAWQ-V3", "HAQ", "HMQ", "OMPQ", "ProQHA"]
     assert not any(r.get("failed") for r in result["rows"]), [r["notes"] for r in result["rows"]]
-    for name in ("compare.md", "compare.csv", "pareto.png", "results.json"):
+    for name in ("compare.md", "compare.csv", "pareto.png", "bits.png", "results.json"):
         assert (out / name).is_file()
     assert json.loads((out / "results.json").read_text())["rows"] == json.loads(json.dumps(result["rows"]))
     md = (out / "compare.md").read_text()
