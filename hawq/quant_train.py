@@ -171,8 +171,9 @@ def check_args(args: argparse.Namespace) -> None:
             "--bias-bit 0 (no bias quantization) is not supported: folded BN and the classifier need an integer "
             "bias (the original crashes too, quirk 5)"
         )
-    if not 0 <= args.asymmetric_acts_below <= 16:
-        raise UsageError(f"--asymmetric-acts-below must be in 0..16, got {args.asymmetric_acts_below}")
+    below = getattr(args, "asymmetric_acts_below", 0)  # OMPQ's QAT shares this check and lacks the flag
+    if not 0 <= below <= 16:
+        raise UsageError(f"--asymmetric-acts-below must be in 0..16, got {below}")
     if args.resume_quantize and not args.resume:
         raise UsageError("--resume-quantize needs --resume PATH")
     if args.resume and not Path(args.resume).is_file():
