@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.runtime import UsageError, atomic_write_text, run_main
+from common.runtime import UsageError, atomic_write_text, run_main, write_json_atomic
 from reproduce.accuracy_recipes import CIFAR10_DATA, LOG, TRAIN, Field, Recipe
 from reproduce.figures import EXACT, round_half_up
 from reproduce.tables.model import (
@@ -267,13 +267,16 @@ def run_accuracy(
     only: str | None = None,
     dry_run: bool = False,
     cifar10: Path | None = None,
+    rerun: bool = False,
 ) -> AccuracySummary:
     """Run the recipes of the rows matching ``only`` (fnmatch on ``table/row``) and fill their cells in place.
 
-    EVAL recipes run when ``checkpoints`` is given, TRAIN recipes when ``train`` is set (both may run for one
-    row; the later fills the cell and the note keeps the earlier value). ``data`` is the ImageNet folder,
-    ``cifar10`` the CIFAR-10 folder of the CIFAR recipes. ``dry_run`` prints each command and runs nothing.
-    Returns one :class:`RunRecord` per recipe considered.
+        EVAL recipes run when ``checkpoints`` is given, TRAIN recipes when ``train`` is set (both may run for one
+        row; the later fills the cell and the note keeps the earlier value). A recipe that finished before with the
+    same command (``<run>.done.json``) is read back instead of run again, unless ``rerun``. ``data`` is the
+    ImageNet folder,
+        ``cifar10`` the CIFAR-10 folder of the CIFAR recipes. ``dry_run`` prints each command and runs nothing.
+        Returns one :class:`RunRecord` per recipe considered.
     """
     summary = AccuracySummary()
     out = out.resolve()
@@ -282,7 +285,9 @@ def run_accuracy(
         recipes = [r for r in (row.accuracy.eval if checkpoints is not None else None,
                                row.accuracy.train if train else None) if r is not None]  # fmt: skip
         for recipe in recipes:
-            summary.records.append(_run_recipe(t, row, recipe, data, checkpoints, out, dry_run, cifar10))
+            summary.records.append(
+                _run_recipe(t, row, recipe, data, checkpoints, out, dry_run, cifar10, rerun)
+            )
     return summary
 
 
@@ -295,6 +300,7 @@ def _run_recipe(
     out: Path,
     dry_run: bool,
     cifar10: Path | None,
+    rerun: bool = False,
 ) -> RunRecord:
     run_out = run_dir(out, t.key, row.label, recipe.mode)
     log = run_out.with_suffix(".log")
@@ -317,6 +323,18 @@ def _run_recipe(
     if dry_run:
         print(f"[{recipe.mode}] {row_id(t, row)}:\n  {command}", flush=True)
         return record
+    done = run_out.with_suffix(".done.json")
+    if not rerun and done.is_file():
+        finished = json.loads(done.read_text(encoding="utf-8"))
+        if finished.get("command") == command:
+            record.values = {k: float(v) for k, v in finished["values"].items()}
+            fill_measured(row, recipe, record.values, command, log)
+            record.status = MEASURED
+            print(
+                f"[{recipe.mode}] {row_id(t, row)}: finished before ({done}); --rerun runs it again",
+                flush=True,
+            )
+            return record
     print(f"[{recipe.mode}] {row_id(t, row)}: running, log {log}", flush=True)
     started = time.perf_counter()
     code = _run(argv, env, log)
@@ -331,6 +349,7 @@ def _run_recipe(
         return record
     fill_measured(row, recipe, record.values, command, log)
     record.status = MEASURED
+    write_json_atomic(done, {"command": command, "values": record.values})
     measured = ", ".join(f"{k} {v:.4g}" for k, v in record.values.items())
     print(f"  {measured} ({time.perf_counter() - started:.0f} s)", flush=True)
     return record
@@ -355,6 +374,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--rows", metavar="PATTERN", help="only rows whose 'table/row' matches (fnmatch)")
     g.add_argument("--dry-run", action="store_true", help="print the commands it would run; run nothing")
+    g.add_argument(
+        "--rerun", action="store_true", help="run again the rows that finished before (default: reuse)"
+    )
     g.add_argument(
         "--list-checkpoints", action="store_true", help="print the checkpoints folder layout and exit"
     )
@@ -387,7 +409,15 @@ def requested(args: argparse.Namespace) -> bool:
 def run_from_args(args: argparse.Namespace, tables: list[Table], out: Path) -> AccuracySummary:
     """:func:`run_accuracy` with the parsed flags, then a one-line summary."""
     summary = run_accuracy(
-        tables, args.data, args.checkpoints, args.train, out, args.rows, args.dry_run, args.cifar10
+        tables,
+        args.data,
+        args.checkpoints,
+        args.train,
+        out,
+        args.rows,
+        args.dry_run,
+        args.cifar10,
+        args.rerun,
     )
     counts = summary.counts()
     print(

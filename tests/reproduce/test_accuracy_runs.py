@@ -201,6 +201,25 @@ def test_subprocess_runs_fill_or_fail_per_row(tmp_path) -> None:
     assert "| failed |" in (tmp_path / "ledger" / "ledger.md").read_text()
 
 
+def test_finished_runs_are_read_back_unless_rerun(tmp_path) -> None:
+    # the command fails when run twice (its run folder exists), so only a reuse can measure it again
+    writes = "import json,sys; json.dump({'best_acc1': 70.0}, open(sys.argv[1] + '/final.json', 'w'))"
+    recipe = _recipe(TRAIN, ("python", "-c", f"import os; os.makedirs('{{out}}'); {writes}", "{out}"),
+                     (Field("top-1 %", "best_acc1"),))  # fmt: skip
+    data = tmp_path / "data"
+    data.mkdir()
+    first = ar.run_accuracy(_table(RowAccuracy(train=recipe)), data, None, True, tmp_path / "out")
+    assert first.records[0].status == ar.MEASURED
+    again = _table(RowAccuracy(train=recipe))
+    reused = ar.run_accuracy(again, data, None, True, tmp_path / "out")
+    assert reused.records[0].status == ar.MEASURED and reused.records[0].values == {"top-1 %": 70.0}
+    assert again[0].rows[0].cells[0].ours == 70.0
+    forced = ar.run_accuracy(
+        _table(RowAccuracy(train=recipe)), data, None, True, tmp_path / "out", rerun=True
+    )
+    assert forced.records[0].status == FAILED
+
+
 def test_missing_checkpoint_is_needs_data_with_the_path(tmp_path) -> None:
     data, ckpt = tmp_path / "imagenet", tmp_path / "ckpt"
     data.mkdir()
