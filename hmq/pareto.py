@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import UsageError, run_main
+from common.runtime import UsageError, run_main, save_figure
 
 PUBLISHED = Path(__file__).with_name("published.json")
 CANONICAL = {"efficientnet_b0": "efficient_net"}
@@ -51,9 +51,7 @@ def plot(ours: dict[str, list[tuple[float, float]]], out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

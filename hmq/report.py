@@ -20,6 +20,7 @@ from torch import nn
 
 from common.bitconfig import BitConfig, BitConfigError, LayerBits, write_bitconfig
 from common.layers import enumerate_layers
+from common.runtime import save_figure
 from hmq.block import HMQ
 from hmq.compression import activation_max_compression, weight_compression
 from hmq.modules import HmqActivation, HmqConv2d, HmqLinear
@@ -155,12 +156,7 @@ def plot_bits(cfg: BitConfig, path: str | Path, title: str = "") -> Path:
     ax.legend(fontsize=7)
     ax.set_title(title or f"HMQ {cfg.arch}: WCR {cfg.costs.get('WCR', float('nan')):.2f}", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_outputs(

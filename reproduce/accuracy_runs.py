@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common.runtime import UsageError, atomic_write_text, run_main, write_json_atomic
-from reproduce.accuracy_recipes import CIFAR10_DATA, LOG, TRAIN, Field, Recipe
+from reproduce.accuracy_recipes import CIFAR10_DATA, EVAL, LOG, TRAIN, Field, Recipe
 from reproduce.figures import EXACT, round_half_up
 from reproduce.tables.model import (
     DEVIATES,
@@ -461,26 +461,26 @@ def recipe_tables() -> list[Table]:
     return [t for module in MODULES for t in module.tables(costs)]
 
 
-def checkpoint_layout(tables: list[Table]) -> dict[str, list[str]]:
-    """Every file the EVAL recipes expect under the checkpoints folder -> the rows it serves."""
+def _recipe_files(tables: list[Table], mode: str) -> dict[str, list[str]]:
+    """Files the ``mode`` recipes (EVAL or TRAIN) read from the checkpoints folder -> the rows they serve."""
     layout: dict[str, list[str]] = {}
     for t in tables:
         for row in t.rows:
-            if row.accuracy is not None and row.accuracy.eval is not None:
-                for rel in row.accuracy.eval.checkpoint_files():
+            recipe = None if row.accuracy is None else getattr(row.accuracy, mode)
+            if recipe is not None:
+                for rel in recipe.checkpoint_files():
                     layout.setdefault(rel, []).append(row_id(t, row))
     return dict(sorted(layout.items()))
+
+
+def checkpoint_layout(tables: list[Table]) -> dict[str, list[str]]:
+    """Every file the EVAL recipes expect under the checkpoints folder -> the rows it serves."""
+    return _recipe_files(tables, EVAL)
 
 
 def input_files(tables: list[Table]) -> dict[str, list[str]]:
     """Files the TRAIN recipes read from the checkpoints folder (e.g. HMQ's float CIFAR network) -> rows."""
-    layout: dict[str, list[str]] = {}
-    for t in tables:
-        for row in t.rows:
-            if row.accuracy is not None and row.accuracy.train is not None:
-                for rel in row.accuracy.train.checkpoint_files():
-                    layout.setdefault(rel, []).append(row_id(t, row))
-    return dict(sorted(layout.items()))
+    return _recipe_files(tables, TRAIN)
 
 
 def checkpoint_listing(tables: list[Table] | None = None) -> str:

@@ -25,7 +25,7 @@ from .distributed import (
     wrap_ddp,
 )
 from .errors import CheckpointError, UsageError, is_user_error
-from .files import atomic_open, atomic_write_text, to_jsonable, write_json_atomic
+from .files import atomic_open, atomic_write_text, save_figure, to_jsonable, write_json_atomic
 from .meters import AverageMeter, accuracy
 from .runlog import RunLogger, progress
 from .seed import seed_everything, seed_worker
@@ -69,5 +69,6 @@ __all__ = [
     "unwrap_model",
     "user_error_exit",
     "wrap_ddp",
+    "save_figure",
     "write_json_atomic",
 ]

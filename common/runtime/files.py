@@ -67,6 +67,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
+def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Write a matplotlib figure atomically (format from the file's suffix), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def to_jsonable(value: Any) -> Any:
     """Convert argument and result values to plain JSON types.
 

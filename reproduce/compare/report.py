@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from common.runtime import save_figure
+
 #: table columns: (key in a result row, header)
 COLUMNS = (
     ("label", "run"),
@@ -106,12 +108,7 @@ def pareto_plot(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def bit_chart(rows: Sequence[dict[str, Any]], layer_names: Sequence[str], path: Path, title: str) -> Path:
@@ -136,9 +133,4 @@ def bit_chart(rows: Sequence[dict[str, Any]], layer_names: Sequence[str], path: 
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="weight bits", fraction=0.03)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

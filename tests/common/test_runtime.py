@@ -401,3 +401,19 @@ def test_run_main_in_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == ["error: checkpoint not found: /nonexistent/ckpt.pth.tar"]
     assert "Traceback" not in proc.stderr
+
+
+def test_save_figure_writes_atomically_and_closes(tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from common.runtime import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "sub" / "f.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary file left
+    assert not plt.fignum_exists(fig.number)
