@@ -25,7 +25,15 @@ from torch.utils.data import DataLoader
 
 from common.bitconfig import write_bitconfig
 from common.data import build_datasets
-from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
+from common.runtime import (
+    RunLogger,
+    UsageError,
+    add_threads_arg,
+    choose_device,
+    run_main,
+    seed_everything,
+    set_threads,
+)
 from haq import strategies
 from haq.lib.utils.bitconfig_io import layer_names, strategy_from_bitconfig, strategy_to_bitconfig
 from haq.lib.utils.fit import fit
@@ -83,6 +91,7 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
     a("--gpu_id", default=None, type=str, help="CUDA_VISIBLE_DEVICES (default: all visible devices)")
     g = p.add_argument_group("options beyond the original")
     g.add_argument("--device", default="auto")
+    add_threads_arg(g)
     g.add_argument("--honour_test_batch", action="store_true", help="use --test_batch for the val loader")
     g.add_argument("--weights", default=None, help="float weights file for --pretrained (default: published)")
 
@@ -154,6 +163,7 @@ def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     if args.linear_quantization != is_quantized_arch(args.arch):
         need = "a q* model (e.g. qmobilenetv2)" if args.linear_quantization else "a float model"
         raise ArchError(

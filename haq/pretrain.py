@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
+from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything, set_threads
 from haq.finetune import add_training_args, make_loaders
 from haq.lib.utils.fit import fit
 from haq.lib.utils.train import evaluate
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     if is_quantized_arch(args.arch):
         raise UsageError(f"pretrain.py trains float models; use {args.arch[1:]!r} instead of {args.arch!r}")
     if args.manualSeed is None:

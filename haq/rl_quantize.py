@@ -28,11 +28,13 @@ from common.bitconfig import write_bitconfig
 from common.runtime import (
     RunLogger,
     UsageError,
+    add_threads_arg,
     choose_device,
     load_checkpoint,
     progress,
     run_main,
     save_checkpoint,
+    set_threads,
 )
 from haq.lib.env.budget import kmeans_size, latency_cost, reference_latency
 from haq.lib.env.embedding import quantizable_modules, state_embedding
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--gpu_id", default=None, type=str, help="CUDA_VISIBLE_DEVICES (default: all visible devices)")
     g = p.add_argument_group("options beyond the original")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_threads_arg(g)
     g.add_argument(
         "--pretrained", default="published", help="'published' weights, a checkpoint path, or 'none'"
     )
@@ -262,6 +265,7 @@ def train(
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     check_args(args)
+    set_threads(args.threads)
     if args.gpu_id is not None:
         import os
 

@@ -74,7 +74,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.runtime import UsageError, progress
+from common.runtime import UsageError, add_threads_arg, progress, set_threads
 
 __all__ = [
     "HessianOperator",
@@ -426,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and the probes")
+    add_threads_arg(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     return p
 
@@ -452,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from common.runtime import choose_device, seed_everything, write_json_atomic
 
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     for flag, value in (
         ("--batch-size", args.batch_size),
         ("--batches", args.batches),

@@ -43,6 +43,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     accuracy,
+    add_threads_arg,
     autocast_context,
     choose_device,
     cleanup_distributed,
@@ -52,6 +53,7 @@ from common.runtime import (
     run_main,
     save_checkpoint,
     seed_everything,
+    set_threads,
     unwrap_model,
     wrap_ddp,
 )
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--teacher-checkpoint", default=None, help="float weights of the teacher")
     new.add_argument("--image-size", type=int, default=None, help="default 224 (32 for digits)")
     new.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_threads_arg(new)
     new.add_argument(
         "--amp", default="none", choices=("none", "bf16", "fp16"), help="autocast for the float ops"
     )
@@ -434,6 +437,7 @@ def run(
     sets the learning rate before each epoch (it may also wrap ``trainer.train_loader``), ``method`` and the first
     applicable cost ``conventions`` label the portable bit-config file the run writes.
     """
+    set_threads(getattr(args, "threads", 0))
     dist = init_distributed(backend=None if args.dist_backend == "nccl" else args.dist_backend)
     device = choose_device(
         f"cuda:{args.gpu}" if args.gpu is not None and args.device == "auto" else args.device

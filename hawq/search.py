@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import run_main
+from common.runtime import add_threads_arg, run_main
 from hawq import hessian, ilp
 
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=hessian.MODES, default="per_layer")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    add_threads_arg(p)
     return p
 
 
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--arch", args.arch, "--data", args.data, "--checkpoint", args.checkpoint, "--out", str(traces),
             "--batch-size", str(args.batch_size), "--batches", str(args.batches), "--probes", str(args.probes),
             "--tol", str(args.tol), "--mode", args.mode, "--device", args.device, "--seed", str(args.seed),
+            "--threads", str(args.threads),
         ]
     )  # fmt: skip
     return ilp.main(

@@ -42,6 +42,7 @@ from common.runtime import (
     run_main,
     save_checkpoint,
     seed_everything,
+    set_threads,
     unwrap_model,
     wrap_ddp,
 )
@@ -380,6 +381,7 @@ def _wrap(run: _Run) -> nn.Module:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     validate_args(args)
+    set_threads(args.threads)
     if args.resume is not None and not Path(args.resume).is_file():
         raise UsageError(f"--resume file not found: {args.resume}")
     run = _Run(args)

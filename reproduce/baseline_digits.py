@@ -33,6 +33,7 @@ from common.runtime import (
     run_main,
     save_checkpoint,
     seed_everything,
+    set_threads,
     unwrap_model,
     wrap_ddp,
 )
@@ -73,6 +74,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str) -> tuple[
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     dist = init_distributed()
     device = choose_device(args.device)
     seed_everything(args.seed, dist.rank)

@@ -29,6 +29,7 @@ from .files import atomic_open, atomic_write_text, save_figure, to_jsonable, wri
 from .meters import AverageMeter, accuracy
 from .runlog import RunLogger, progress
 from .seed import seed_everything, seed_worker
+from .threads import add_threads_arg, set_threads
 
 __all__ = [
     "AMP_CHOICES",
@@ -41,6 +42,7 @@ __all__ = [
     "UsageError",
     "accuracy",
     "add_common_args",
+    "add_threads_arg",
     "all_reduce_mean",
     "all_reduce_sum",
     "atomic_open",
@@ -64,6 +66,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "seed_worker",
+    "set_threads",
     "strip_module_prefix",
     "to_jsonable",
     "unwrap_model",

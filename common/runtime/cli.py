@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import is_user_error
+from .threads import add_threads_arg
 
 __all__ = ["AMP_CHOICES", "add_common_args", "format_user_error", "run_main", "user_error_exit"]
 
@@ -63,7 +64,7 @@ def add_common_args(
     seed_default: int | None = 0,
     out_default: str | Path | None = None,
 ) -> argparse.ArgumentParser:
-    """Add the shared new flags ``--device``, ``--seed``, ``--amp`` and ``--out`` to ``parser``.
+    """Add the shared new flags ``--device``, ``--seed``, ``--amp``, ``--out`` and ``--threads`` to ``parser``.
 
     A flag the original parser already defines (e.g. an original ``--seed``) is left as it is, so
     original defaults and meanings are kept. Returns ``parser``.
@@ -91,4 +92,6 @@ def add_common_args(
             default=out_default,
             help="output folder for args.json, epochs.csv, final.json, log.txt, tensorboard and checkpoints",
         )
+    if not _has_flag(parser, "--threads"):
+        add_threads_arg(group)
     return parser

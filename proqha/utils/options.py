@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import NoReturn
 
-from common.runtime import UsageError, add_common_args
+from common.runtime import UsageError, add_common_args, set_threads
 from proqha.cost import PAIRINGS
 from proqha.data import SCORE_BATCH_MODES
 from proqha.models import ARCHS, DATASETS
@@ -166,6 +166,7 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
         raise UsageError("--lr, --epsilon and --grad_clip must be positive")
     if not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1):
         raise UsageError("--beta1 and --beta2 must be within [0, 1)")
+    set_threads(args.threads)
     return args
 
 

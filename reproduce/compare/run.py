@@ -24,11 +24,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from common.bitconfig import read_bitconfig, uniform_bitconfig, write_bitconfig
 from common.data.embedded import DigitsDataset
-from common.runtime import atomic_write_text, run_main, seed_everything, write_json_atomic
+from common.runtime import (
+    add_threads_arg,
+    atomic_write_text,
+    run_main,
+    seed_everything,
+    set_threads,
+    write_json_atomic,
+)
 from common.runtime.errors import UsageError
 from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure, pinned_layers, within
 from reproduce.compare.common_qat import finetune_common
@@ -72,9 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny settings everywhere (tests, smoke runs)")
     p.add_argument("--force", action="store_true", help="rerun steps that have finished")
     p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads for every step (0: torch's default)"
-    )
+    add_threads_arg(p)
     return p
 
 
@@ -227,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     if args.wbits < 2 or args.abits < 2:
         raise UsageError("--wbits and --abits must be at least 2")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     total = 2 + len(names)
     print(f"[compare 1/{total}] float {ARCH} on {DATA}", flush=True)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from common.layers import enumerate_layers
-from common.runtime import UsageError, choose_device, run_main
+from common.runtime import UsageError, add_threads_arg, choose_device, run_main, set_threads
 from haq.lib.env.embedding import quantizable_modules
 from haq.lib.simulator.latency_table import SIMULATOR_BATCH, table_path
 from haq.lib.utils.linear_quant import QUANT_TYPES
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=SIMULATOR_BATCH, help="simulator batch (not used by bops)")
     p.add_argument("--repeats", type=int, default=20, help="timing mode: timed runs per layer")
     p.add_argument("--device", default="auto", help="timing mode: device to time on")
+    add_threads_arg(p)
     p.add_argument(
         "--out", type=Path, default=None, help="file to write (default: the name the search reads)"
     )
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     from common.models import get_spec
     from haq.models import base_arch, build_haq_model
 
