@@ -501,12 +501,18 @@ class QuantBnConv2d(nn.Module):
     *Mode switching*: ``fix()`` sets ``fix_flag`` and ``fix_BN``; ``unfix()`` restores ``fix_BN =
     training_BN_mode``. On each forward while not ``fix_flag``: ``counter += 1`` (it starts at 1), then
     ``fix_BN = training_BN_mode`` if ``fix_BN_threshold`` is None or ``counter < fix_BN_threshold``, else
-    ``True`` — folding starts at call ``t − 1`` (quirk 8). The counter is a Python int (no host sync).
+    ``True`` — folding starts at call ``t − 1`` (quirk 8).
+
+    The counter is a non-persistent int64 buffer incremented in place (the original's Python int is not in the
+    state_dict either), so ``torch.compile`` neither guards on its value nor recompiles every step. Only with a
+    ``fix_BN_threshold`` is its value read, on the host, outside the compiled graph; the mode then changes once,
+    at the threshold, which costs one recompilation.
     """
 
     weight_integer: Tensor
     bias_integer: Tensor
     convbn_scaling_factor: Tensor
+    counter: Tensor
 
     def __init__(
         self,
@@ -530,7 +536,7 @@ class QuantBnConv2d(nn.Module):
         self.fix_BN = fix_BN
         self.training_BN_mode = fix_BN
         self.fix_BN_threshold = fix_BN_threshold
-        self.counter = 1
+        self.register_buffer("counter", torch.ones((), dtype=torch.int64), persistent=False)
         self.quant_mode = quant_mode
         self.standard_bn = False
 
@@ -579,11 +585,17 @@ class QuantBnConv2d(nn.Module):
     def _update_mode(self) -> None:
         if self.fix_flag:
             return
-        self.counter += 1
-        if self.fix_BN_threshold is None or self.counter < self.fix_BN_threshold:
+        with torch.no_grad():
+            self.counter.add_(1)
+        if self.fix_BN_threshold is None:
             self.fix_BN = self.training_BN_mode
         else:
-            self.fix_BN = True
+            self._apply_threshold()
+
+    @torch.compiler.disable
+    def _apply_threshold(self) -> None:
+        below = int(self.counter) < self.fix_BN_threshold
+        self.fix_BN = self.training_BN_mode if below else True
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         c = self.conv
