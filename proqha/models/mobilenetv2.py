@@ -4,6 +4,8 @@ Inside the inverted residuals every conv is pre-activated: BN -> PACT -> QuantCo
 depthwise 3x3, pointwise project), so the quantizer order is A, W, A, W, ... (100 quantizers at width 1).
 The stem (3x3 conv, BN, ReLU6), the last 1x1 conv to 1280 channels (BN, ReLU6) and the classifier are float.
 CIFAR: stem stride 1 and the 24- and 32-channel stages at stride 1; ImageNet: the MobileNetV2 strides.
+The head averages as the original does, over the width and then over the height (``x.mean(3).mean(2)``), which
+sums in a different order than a single ``mean((2, 3))`` and so is not bitwise the same.
 """
 
 from __future__ import annotations
@@ -93,4 +95,5 @@ class QuantMobileNetV2(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean((2, 3)))
+        """``classifier(m)`` with ``m[n, c] = mean_i (mean_j f[n, c, i, j])``, the original's two-step mean."""
+        return self.classifier(self.features(x).mean(3).mean(2))

@@ -6,6 +6,11 @@ stem to 16 channels with BN and ReLU, no activation after the last block, float 
 Quantizer order per block: A, W, A, W. The classifier is named ``fc`` (the original: ``linear``) so that
 the layer names are those of ``common``'s ``resnet20``; :func:`proqha.checkpoints.rename_original_keys`
 maps original checkpoints.
+
+The head pools as the original does, with ``F.avg_pool2d`` and a kernel equal to the final map's width (see
+:func:`final_pool`), not with ``adaptive_avg_pool2d``: both compute the mean, but they sum in a different order,
+and the last-bit differences grow through the 7/8-bit fine-tunes of the progressive search enough to select a
+different candidate after round 0.
 """
 
 from __future__ import annotations
@@ -47,6 +52,24 @@ class PreActBlock(nn.Module):
         return out + self.shortcut(pre)
 
 
+def final_pool(x: torch.Tensor) -> torch.Tensor:
+    """The original head's pooling: ``F.avg_pool2d(x, W)`` with kernel and stride ``W = x.size(3)``.
+
+    For a square ``H x W`` map this is ``y[n, c] = (1 / (H W)) sum_{i, j} x[n, c, i, j]``, summed in
+    ``avg_pool2d``'s order (bitwise equal to the original, unlike ``adaptive_avg_pool2d``). Returns
+    ``(N, C)``. The original fails where the pooled map is not ``1 x 1`` (``H < W``: empty window; ``H >= 2 W``:
+    several windows, so ``fc`` gets too many features); here that is a :class:`ValueError` naming the sizes. A
+    map with ``W < H < 2 W`` pools only its top ``W x W`` window, as in the original.
+    """
+    h, w = int(x.size(2)), int(x.size(3))
+    if not w <= h < 2 * w:
+        raise ValueError(
+            f"ResNet-20 head: final feature map is {h}x{w}, but the original's avg_pool2d with kernel {w} "
+            "(the map's width) needs a 1x1 result; use a square input (32x32 on CIFAR)"
+        )
+    return F.avg_pool2d(x, w).flatten(1)
+
+
 class QuantResNet20(nn.Module):
     def __init__(self, num_layers: int = 20, num_classes: int = 10) -> None:
         super().__init__()
@@ -70,4 +93,4 @@ class QuantResNet20(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.fc(final_pool(x))
