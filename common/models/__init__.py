@@ -2,6 +2,7 @@
 
 from common.models import cifar_resnet, mobilenet_v1, mobilenetv2_cv, tiny, torchvision_models
 from common.models.registry import (
+    ModelOptionError,
     ModelSpec,
     UnknownModelError,
     available_models,
@@ -98,6 +99,7 @@ for _spec in (
     register_model(_spec)
 
 __all__ = [
+    "ModelOptionError",
     "ModelSpec",
     "UnknownModelError",
     "available_models",

@@ -7,6 +7,7 @@ weights are loaded afterwards by :mod:`common.models.pretrained`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,12 @@ from torch import nn
 
 class UnknownModelError(ValueError):
     """Raised for a model name that is not registered; the message lists the known names."""
+
+    user_error = True
+
+
+class ModelOptionError(ValueError):
+    """Raised for a builder option that the model does not take, or that its published weights do not fit."""
 
     user_error = True
 
@@ -74,6 +81,7 @@ def build_model(
     pretrained: bool | str | Path = False,
     *,
     online: bool | None = None,
+    **options: object,
 ) -> nn.Module:
     """Build a registered model.
 
@@ -81,6 +89,11 @@ def build_model(
     checkpoint dict holding one under ``state_dict``/``model``), or ``True`` to use the
     architecture's published weights: a file already in the weights folder, else torchvision's
     download when the machine is online. Offline, the error names the file and where to put it.
+
+    ``options`` go to the builder as keyword arguments, e.g. the pytorchcv-style ``channels`` and
+    ``init_block_channels`` of the ResNets and ``mobilenetv2_w1`` (``None`` values are dropped). An option the
+    builder does not take, or any option together with ``pretrained=True`` (published weights have the
+    standard shapes), is a :class:`ModelOptionError`.
     """
     from common.models.pretrained import load_pretrained
 
@@ -88,7 +101,18 @@ def build_model(
     classes = spec.default_classes if num_classes is None else int(num_classes)
     if classes < 1:
         raise ValueError(f"num_classes must be positive, got {classes}")
-    model = spec.builder(classes)
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        accepted = inspect.signature(spec.builder).parameters
+        unknown = [k for k in options if k not in accepted or k == "num_classes"]
+        if unknown:
+            raise ModelOptionError(f"model {spec.name} does not take {', '.join(sorted(unknown))}")
+        if pretrained is True:
+            raise ModelOptionError(
+                f"the published weights of {spec.name} have the standard shapes; build it with "
+                f"{', '.join(sorted(options))} from a weights file of that shape, or without pretrained weights"
+            )
+    model = spec.builder(classes, **options)
     if pretrained:
         load_pretrained(model, spec, pretrained, num_classes=classes, online=online)
     return model

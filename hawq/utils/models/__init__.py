@@ -3,11 +3,22 @@
 ``quantize_arch_dict`` maps each HAWQ-V3 arch name to the float model it wraps (a ``common.models`` name) and the
 wrapper. The original's names come first; the ``tiny_resnet`` of the embedded ``digits`` data is accepted too (it
 uses the ResNet-18 wrapper). InceptionV3 has no wrapper here (see hawq/README.md).
+
+Reduced widths: :func:`build_float_model` and :func:`build_quantized_model` take pytorchcv's width arguments
+(``channels``: per stage, the output width of every unit; ``init_block_channels``: the stem's width;
+``final_block_channels``: MobileNetV2's last 1x1 conv), e.g. a half-width ResNet-18::
+
+    fp = build_float_model("resnet18", 10, channels=[[32, 32], [64, 64], [128, 128], [256, 256]],
+                           init_block_channels=32)
+    qmodel = build_quantized_model("resnet18", fp)
+
+The wrappers follow whatever widths (and unit counts) the float model has; the module names, and so the
+``bit_config`` keys of the same depth, stay the original's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,20 +89,41 @@ def load_float_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def build_float_model(
-    arch: str, num_classes: int | None = None, pretrained: bool | str | Path = False
+    arch: str,
+    num_classes: int | None = None,
+    pretrained: bool | str | Path = False,
+    *,
+    channels: Sequence[Sequence[int]] | None = None,
+    init_block_channels: int | None = None,
+    final_block_channels: int | None = None,
 ) -> nn.Module:
     """The float model behind ``arch`` (``pretrained``: False, True for the published weights, or a file).
 
     A file, or the pytorchcv file found by :func:`pytorchcv_weights_file`, may hold torchvision or pytorchcv names.
+    ``channels``/``init_block_channels`` (all archs but ``tiny_resnet``) and ``final_block_channels``
+    (``mobilenetv2_w1``) set reduced widths in pytorchcv's convention: ``channels[s][u]`` is the output width of
+    unit ``u`` of stage ``s`` (a ResNet bottleneck's inner width is a quarter of it). Unset ones keep the standard
+    widths; with any of them set, ``pretrained=True`` is a :class:`UsageError` (a file of that shape is fine).
     """
     spec = resolve_arch(arch)
-    if pretrained is True and pytorchcv_weights_file(arch).is_file():
-        pretrained = pytorchcv_weights_file(arch)
-    if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
-        model = build_model(spec.float_name, num_classes)
-        load_float_weights(model, pretrained)
-        return model
-    return build_model(spec.float_name, num_classes, pretrained=pretrained)
+    widths = {
+        "channels": channels,
+        "init_block_channels": init_block_channels,
+        "final_block_channels": final_block_channels,
+    }
+    widths = {k: v for k, v in widths.items() if v is not None}
+    try:
+        if pretrained is True and pytorchcv_weights_file(arch).is_file() and not widths:
+            pretrained = pytorchcv_weights_file(arch)
+        if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
+            model = build_model(spec.float_name, num_classes, **widths)
+            load_float_weights(model, pretrained)
+            return model
+        return build_model(spec.float_name, num_classes, pretrained=pretrained, **widths)
+    except ValueError as exc:  # bad widths (ModelOptionError, check_channels) become one-line usage errors
+        if widths and not isinstance(exc, UsageError):
+            raise UsageError(f"--arch {arch}: {exc}") from exc
+        raise
 
 
 def pytorchcv_weights_file(arch: str) -> Path:
@@ -102,8 +134,11 @@ def pytorchcv_weights_file(arch: str) -> Path:
 
 
 def final_feature_size(float_name: str, input_size: int) -> int:
-    """Spatial size of the last conv's output (the final pool's kernel; 7 at 224x224 for the ImageNet models)."""
-    convs = [layer for layer in enumerate_arch(float_name, input_size) if layer.kind != "linear"]
+    """Spatial size of the last feature map, the final pool's kernel (7 at 224x224 for the ImageNet models): the
+    output of the last conv before the classifier. The classifier itself is left out, since MobileNetV2's is a
+    1x1 conv applied after the pool (its output is 1x1)."""
+    body = enumerate_arch(float_name, input_size)[:-1]
+    convs = [layer for layer in body if layer.kind != "linear"]
     return int(convs[-1].out_hw[0])
 
 
@@ -112,10 +147,24 @@ def build_quantized_model(
     float_model: nn.Module | None = None,
     num_classes: int | None = None,
     input_size: int | None = None,
+    *,
+    channels: Sequence[Sequence[int]] | None = None,
+    init_block_channels: int | None = None,
+    final_block_channels: int | None = None,
 ) -> nn.Module:
-    """Wrap ``float_model`` (built from ``arch`` when not given) in its HAWQ-V3 quantized counterpart."""
+    """Wrap ``float_model`` (built from ``arch`` when not given, at the widths given as in
+    :func:`build_float_model`) in its HAWQ-V3 quantized counterpart. The final pool's kernel is the last feature
+    map's size at ``input_size``, which does not depend on the widths."""
     spec = resolve_arch(arch)
     if float_model is None:
-        float_model = build_float_model(arch, num_classes)
+        float_model = build_float_model(
+            arch,
+            num_classes,
+            channels=channels,
+            init_block_channels=init_block_channels,
+            final_block_channels=final_block_channels,
+        )
+    elif channels is not None or init_block_channels is not None or final_block_channels is not None:
+        raise UsageError("give the widths to build_float_model, or pass no float_model here")
     size = input_size or get_spec(spec.float_name).input_size
     return spec.wrapper(float_model, final_feature_size(spec.float_name, size))
