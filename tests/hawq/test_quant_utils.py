@@ -231,6 +231,41 @@ def test_fixedpoint_case1_is_not_clamped() -> None:
     assert out.item() == 40000.0  # beyond int16 max: quirk 10 keeps the sum unclamped
 
 
+def _original_order_case0(z, bits, s_out, s_in, s_w):
+    """The original's case 0, step by step: two float32 divisions and a round, then in float64
+    ``z_int · m``, ``/ 2^e``, round, clamp (``m, e`` from the same ``requant_multiplier``)."""
+    from hawq.utils.quantization_utils.quant_utils import requant_multiplier
+
+    z_int = torch.round(z / s_in.view(1, -1, 1, 1) / s_w.view(1, -1, 1, 1))
+    m, e = requant_multiplier(s_in, s_w, s_out, 4)
+    product = z_int.to(torch.float64) * m
+    n = 2 ** (bits - 1) - 1
+    return torch.clamp(torch.round(product / (2.0**e)), -n - 1, n).to(torch.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    magnitude=st.floats(1.0, 8.0),
+    s_exp=st.floats(-4.0, 0.0),
+    bits=st.sampled_from([4, 8, 16, 32]),
+)
+def test_fixedpoint_one_multiply_equals_original_order(
+    seed: int, magnitude: float, s_exp: float, bits: int
+) -> None:
+    """The requantization forms ``m / 2^e`` first and multiplies once; it must give the integers of the
+    original's multiply-then-divide also where ``|z_int · m|`` exceeds 2^53 and the float64 product rounds."""
+    gen = torch.Generator().manual_seed(seed)
+    channels = 6
+    s_in = torch.rand(1, generator=gen) * 10**s_exp + 1e-6
+    s_w = torch.rand(channels, generator=gen) * 1e-2 + 1e-5
+    s_out = torch.rand(1, generator=gen) * 10 ** (s_exp + 1) + 1e-6
+    ints = torch.round(torch.randn(2, channels, 5, 5, generator=gen) * 10**magnitude)
+    z = ints * s_in.view(1, -1, 1, 1) * s_w.view(1, -1, 1, 1)
+    out = fixedpoint_fn.apply(z, bits, "symmetric", s_out, 0, s_in, s_w)
+    assert torch.equal(out, _original_order_case0(z, bits, s_out, s_in, s_w))
+
+
 # ---------------------------------------------------------------- golden: percentiles
 
 

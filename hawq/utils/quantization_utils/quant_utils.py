@@ -259,15 +259,27 @@ def frexp64(x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.sign(x) * f, torch.where(nonzero, k, torch.zeros_like(k))
 
 
+def _integer_accumulator(z: Tensor, s_in: Tensor, s_w: Tensor) -> Tensor:
+    """``⌊z / s_in / s_w⌉`` in float32, the two divisions in the original's order, into one new tensor."""
+    out = z / s_in
+    return out.div_(s_w).round_()
+
+
 def _dyadic_requant(z_int: Tensor, s_in: Tensor, s_w: Tensor, s_out: Tensor, ndim: int) -> Tensor:
     """``⌊z_int · m / 2^e⌉`` in float64 with ``m / 2^e ≈ M = f32(s_in · s_w) / f32(s_out)`` (§3.3 steps 2–4).
 
     ``M`` mimics TVM's float32 scales: the product of the two input scales is rounded to float32 before the
     float64 division by the (float32) output scale.
+
+    The original multiplies by ``m`` and then divides by ``2^e``; here the (per-channel) factor ``m / 2^e`` is
+    formed first and applied in one multiply. Scaling by a power of two is exact in float64 (no subnormals at
+    these magnitudes), so ``fl(z · (m / 2^e)) = fl(z · m) / 2^e`` and the integers are identical. The one
+    full-size float64 tensor is the cast of ``z_int``, multiplied and rounded in place; the caller may keep
+    working on it in place.
     """
     m, e = requant_multiplier(s_in, s_w, s_out, ndim)
-    out = z_int.to(torch.float64) * m
-    return torch.round(out / (2.0**e))
+    out = z_int.to(torch.float64)
+    return out.mul_(m / (2.0**e)).round_()
 
 
 def requant_multiplier(s_in: Tensor, s_w: Tensor, s_out: Tensor, ndim: int) -> tuple[Tensor, Tensor]:
@@ -327,12 +339,8 @@ class fixedpoint_fn(Function):  # noqa: N801 - original name kept for the module
         s_w = _feature_view(s_w, ndim)
         with torch.no_grad():
             if case == 0:
-                z_int = torch.round(z / s_in / s_w)
-                out = _dyadic_requant(z_int, s_in, s_w, z_scaling_factor, ndim)
-                if quant_mode == "symmetric":
-                    out = torch.clamp(out, -n - 1, n)
-                else:
-                    out = torch.clamp(out, 0, n)
+                out = _dyadic_requant(_integer_accumulator(z, s_in, s_w), s_in, s_w, z_scaling_factor, ndim)
+                out.clamp_(-n - 1 if quant_mode == "symmetric" else 0, n)
                 return out.to(torch.float32)
             if case == 1:
                 if identity is None or identity_scaling_factor is None:
@@ -344,11 +352,13 @@ class fixedpoint_fn(Function):  # noqa: N801 - original name kept for the module
                     else identity_weight_scaling_factor
                 )
                 s_wid = _feature_view(s_wid, ndim)
-                id_int = torch.round(identity / s_id / s_wid)
-                id_out = torch.round(_dyadic_requant(id_int, s_id, s_wid, z_scaling_factor, ndim))
-                wx_int = torch.round((z - identity) / s_in / s_w)
-                wx_out = torch.round(_dyadic_requant(wx_int, s_in, s_w, z_scaling_factor, ndim))
-                return (wx_out + id_out).to(torch.float32)
+                id_int = _integer_accumulator(identity, s_id, s_wid)
+                id_out = _dyadic_requant(id_int, s_id, s_wid, z_scaling_factor, ndim)
+                del id_int
+                wx_int = (z - identity).div_(s_in).div_(s_w).round_()
+                wx_out = _dyadic_requant(wx_int, s_in, s_w, z_scaling_factor, ndim)
+                del wx_int
+                return wx_out.add_(id_out).to(torch.float32)
             raise ValueError(f"unknown fixedpoint_fn case {case!r}")
 
     @staticmethod
