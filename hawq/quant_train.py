@@ -139,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="PyTorch BatchNorm statistics in unfolded-BN training (quirk 7)",
     )
     new.add_argument(
+        "--round-folded-input",
+        action="store_true",
+        help="round x/s_in before every conv/linear (quirk 21 fixed): exact integer sums, the same on every CPU kernel",
+    )
+    new.add_argument(
+        "--float64-bn-stats",
+        action="store_true",
+        help="unfolded-BN training: batch mean/variance reduced in float64 (independent of the kernel's order)",
+    )
+    new.add_argument(
         "--asymmetric-acts-below",
         type=int,
         default=0,
@@ -233,6 +243,8 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         checkpoint_iter=args.checkpoint_iter,
         fixed_point_quantization=args.fixed_point_quantization,
         standard_bn=args.standard_bn,
+        round_folded_input=args.round_folded_input,
+        float64_bn_stats=args.float64_bn_stats,
         asymmetric_acts_below=args.asymmetric_acts_below,
     )
     matched = configure_quant_modules(model, module_bits, settings)

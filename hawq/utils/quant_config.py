@@ -138,6 +138,10 @@ class QuantSettings:
     standard_bn: bool = False
     #: activations below this many bits use the unsigned asymmetric range too (0: only 4-bit ones, the original)
     asymmetric_acts_below: int = 0
+    #: round ``x / s_in`` before every conv/linear (exact integer sums; off: the original's quirk 21)
+    round_folded_input: bool = False
+    #: batch mean/variance of the unfolded BN in float64 (off: float32, as the original)
+    float64_bn_stats: bool = False
 
 
 def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], settings: QuantSettings) -> int:
@@ -166,6 +170,10 @@ def configure_quant_modules(model: nn.Module, module_bits: dict[str, int], setti
         module.checkpoint_iter_threshold = settings.checkpoint_iter
         module.fixed_point_quantization = settings.fixed_point_quantization
         module.standard_bn = settings.standard_bn
+        if hasattr(module, "round_input"):
+            module.round_input = settings.round_folded_input
+        if hasattr(module, "float64_bn_stats"):
+            module.float64_bn_stats = settings.float64_bn_stats
         bits = module_bits[name]
         if hasattr(module, "activation_bit"):
             module.activation_bit = bits

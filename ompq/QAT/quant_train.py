@@ -29,6 +29,7 @@ from torch import nn
 
 from common.runtime import (
     UsageError,
+    add_threads_arg,
     load_checkpoint,
     run_main,
 )
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--image_size", type=int, default=None, help="default 224 (32 for digits)")
     new.add_argument("--device", default="auto")
     new.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
+    new.add_argument(
+        "--round_folded_input", action="store_true", help="hawq.quant_train --round-folded-input"
+    )
+    new.add_argument("--float64_bn_stats", action="store_true", help="hawq.quant_train --float64-bn-stats")
+    add_threads_arg(new)
     return p
 
 
@@ -142,7 +148,8 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         bias_bit=args.bias_bit, channel_wise=args.channel_wise, act_percentile=args.act_percentile,
         act_range_momentum=args.act_range_momentum, weight_percentile=args.weight_percentile, fix_BN=args.fix_BN,
         fix_BN_threshold=args.fix_BN_threshold, checkpoint_iter=args.checkpoint_iter,
-        fixed_point_quantization=args.fixed_point_quantization,
+        fixed_point_quantization=args.fixed_point_quantization, round_folded_input=args.round_folded_input,
+        float64_bn_stats=args.float64_bn_stats,
     )  # fmt: skip
     matched = configure_quant_modules(model, bits, settings)
     apply_ompq_modes(model, bits)

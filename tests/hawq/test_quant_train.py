@@ -174,3 +174,32 @@ def test_bad_input_exits_2_with_one_line(tmp_path, extra, message) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (save / "checkpoint.pth.tar").exists()
+
+
+def test_round_folded_input_evaluates_identically_with_and_without_onednn(tmp_path, float_ckpt) -> None:
+    """--round-folded-input: the whole validation (loss to the last bit) is the same on both CPU kernels."""
+    flags = ["--quant-scheme", "uniform4", "--fix-BN", "--round-folded-input"]
+    trained = quant_train.main(
+        BASE + flags + ["--epochs", "1", "--data-percentage", "0.1", "--float64-bn-stats",
+                        "--resume", str(float_ckpt), "--save-path", str(tmp_path / "t") + "/"]
+    )  # fmt: skip
+    assert np.isfinite(trained["val_loss"])
+    evals = []
+    for onednn in (True, False):
+        with torch.backends.mkldnn.flags(enabled=onednn):
+            evals.append(
+                quant_train.main(
+                    BASE
+                    + flags
+                    + [
+                        "-e",
+                        "--resume-quantize",
+                        "--resume",
+                        str(tmp_path / "t" / "checkpoint.pth.tar"),
+                        "--save-path",
+                        str(tmp_path / f"e{int(onednn)}") + "/",
+                    ]
+                )  # fmt: skip
+            )
+    assert evals[0]["val_loss"] == evals[1]["val_loss"]
+    assert evals[0]["val_acc1"] == evals[1]["val_acc1"] == trained["val_acc1"]

@@ -17,6 +17,17 @@ Numerics follow the original ``utils/quantization_utils/quant_modules.py`` (chec
   crashes); its running-stat update is done without gradient (the original keeps no gradient either).
 
 All modules return ``(tensor, scale)`` pairs like the original, except ``QuantLinear`` (output only).
+
+Two switches beyond the original, both off by default (``hawq.quant_train --round-folded-input`` and
+``--float64-bn-stats``):
+
+* ``round_input`` (QuantLinear, QuantConv2d, folded QuantBnConv2d): the input ``x / s_in`` is rounded to the
+  integer it stands for (straight-through, so gradients are unchanged) instead of carrying the float32 residue
+  of the division (quirk 21). Every conv and linear then sums exact integers, and as long as each partial sum
+  stays below 2^24 in magnitude (float32's exact-integer range) the result does not depend on the order in which
+  the CPU kernel (oneDNN, BLAS, thread count) adds the products.
+* ``float64_bn_stats`` (unfolded QuantBnConv2d): the batch mean and variance are reduced in float64 and rounded
+  to float32, so their value no longer depends on the reduction order at float32 precision.
 """
 
 from __future__ import annotations
@@ -281,6 +292,11 @@ def _weight_range(w: Tensor, per_channel: bool, percentile: float) -> tuple[Tens
     return lo, hi
 
 
+def _integer_input(x_over_scale: Tensor, round_input: bool) -> Tensor:
+    """The integer input of a conv/linear: ``x / s_in`` as the original leaves it, or its straight-through round."""
+    return ste_round(x_over_scale) if round_input else x_over_scale
+
+
 def _integer_weight_and_bias(
     weight: Tensor,
     bias: Tensor | None,
@@ -346,6 +362,7 @@ class QuantLinear(nn.Module):
         self.per_channel = per_channel
         self.fix_flag = fix_flag
         self.quant_mode = quant_mode
+        self.round_input = False
 
     def extra_repr(self) -> str:
         return (
@@ -389,7 +406,7 @@ class QuantLinear(nn.Module):
         self.weight_integer = w_int.detach()
         if b_int is not None:
             self.bias_integer = b_int.detach()
-        x_int = x / prev_act_scaling_factor.view(1, -1)
+        x_int = _integer_input(x / prev_act_scaling_factor.view(1, -1), self.round_input)
         return ste_round(F.linear(x_int, w_int, b_int)) * s_b.view(1, -1)
 
 
@@ -424,6 +441,7 @@ class QuantConv2d(nn.Module):
         self.fix_flag = fix_flag
         self.weight_percentile = weight_percentile
         self.quant_mode = quant_mode
+        self.round_input = False
 
     def extra_repr(self) -> str:
         return (
@@ -469,7 +487,7 @@ class QuantConv2d(nn.Module):
         self.weight_integer = w_int.detach()
         if b_int is not None:
             self.bias_integer = b_int.detach()
-        x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
+        x_int = _integer_input(x / pre_act_scaling_factor.view(1, -1, 1, 1), self.round_input)
         out = F.conv2d(x_int, w_int, b_int, self.stride, self.padding, self.dilation, self.groups)
         return out * s_b.view(1, -1, 1, 1), s_w
 
@@ -539,6 +557,8 @@ class QuantBnConv2d(nn.Module):
         self.register_buffer("counter", torch.ones((), dtype=torch.int64), persistent=False)
         self.quant_mode = quant_mode
         self.standard_bn = False
+        self.round_input = False
+        self.float64_bn_stats = False
 
     def extra_repr(self) -> str:
         return (
@@ -606,15 +626,16 @@ class QuantBnConv2d(nn.Module):
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         w_int = SymmetricQuantFunction.apply(self.conv.weight, self.weight_bit, s_w)
         y = self._conv(x, w_int, self.conv.bias) * s_w.reshape(1, -1, 1, 1)
-        batch_mean = y.mean(dim=(0, 2, 3))
-        batch_var = y.var(dim=(0, 2, 3))  # unbiased (quirk 7)
+        stats_of = y.double() if self.float64_bn_stats else y
+        batch_mean = stats_of.mean(dim=(0, 2, 3)).to(y.dtype)
+        batch_var = stats_of.var(dim=(0, 2, 3)).to(y.dtype)  # unbiased (quirk 7)
         bn = self.bn
         # standard_bn: PyTorch's BatchNorm (biased variance to normalise, running stats with momentum 0.1)
         keep = 0.9 if self.standard_bn else bn.momentum
         with torch.no_grad():
             bn.running_mean.copy_(bn.running_mean * keep + (1 - keep) * batch_mean)
             bn.running_var.copy_(bn.running_var * keep + (1 - keep) * batch_var)
-        norm_var = y.var(dim=(0, 2, 3), unbiased=False) if self.standard_bn else batch_var
+        norm_var = stats_of.var(dim=(0, 2, 3), unbiased=False).to(y.dtype) if self.standard_bn else batch_var
         factor = bn.weight / torch.sqrt(norm_var + bn.eps)
         out = factor.view(1, -1, 1, 1) * (y - batch_mean.view(1, -1, 1, 1)) + bn.bias.view(1, -1, 1, 1)
         return out, s_w.reshape(-1) * factor
@@ -631,7 +652,7 @@ class QuantBnConv2d(nn.Module):
         )
         self.weight_integer = w_int.detach()
         self.bias_integer = b_int.detach()
-        x_int = x / pre_act_scaling_factor.view(1, -1, 1, 1)
+        x_int = _integer_input(x / pre_act_scaling_factor.view(1, -1, 1, 1), self.round_input)
         out = self._conv(x_int, w_int, b_int)
         return out * s_b.view(1, -1, 1, 1), s_w
 
