@@ -20,14 +20,15 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m reproduce
 
-# timing, not tests: small settings, CPU; see benchmarks/README.md (pyhessian: pip install -e '.[bench]')
+# timing, not tests: small settings, CPU, 1 thread, interleaved sides, min and median of 5; see benchmarks/README.md
+# (PyHessian for the Hessian comparison: the bench extra)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/bench_hawq.py --batch 4 --image-size 112 --steps 6 --warmup 2 --hessian-batch 16 --probes 5
-	$(PY) benchmarks/bench_haq.py --episodes 2 --train_size 128 --device cpu
-	$(PY) benchmarks/bench_hmq.py --network tiny_resnet --batches 15
-	$(PY) benchmarks/bench_proqha.py --lam 2 --batch 16
-	$(PY) benchmarks/bench_ompq.py --model resnet18 --batch 32 --size 224 --repeat 3
+	$(PY) benchmarks/bench_hawq.py --batch 8 --image-size 112 --repeats 5 --warmup 1 --hessian-batch 16 --probes 5
+	$(PY) benchmarks/bench_haq.py --episodes 5 --train_size 128 --device cpu --which digits
+	$(PY) benchmarks/bench_hmq.py --network tiny_resnet --batches 15 --repeats 5
+	$(PY) benchmarks/bench_proqha.py --lam 2 --batch 16 --repeats 5
+	$(PY) benchmarks/bench_ompq.py --model resnet18 --batch 32 --size 224 --repeats 5
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
