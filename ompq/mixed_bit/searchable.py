@@ -1,16 +1,26 @@
 """Searchable-layer lists of OMPQ (spec ompq.md §4.1), in ``common.layers`` names, and their costs (§7).
 
 Each entry is one feature (the output of a module, optionally passed through ReLU because torchvision applies the
-block's ReLU functionally after ``bn1``/``bn2``) and the layers whose weight bit it decides:
+block's ReLU functionally after ``bn1``/``bn2``) and the layers whose weight bit it decides (and whose parameters
+and FLOPs it is charged):
 
-* ResNet (BasicBlock), QAT: per block [conv1+BN+ReLU output -> ``conv1``; block output -> ``conv2`` and the
-  block's ``downsample.0``]; stem and fc fixed at 8 bit (counted in FL). PTQ adds the stem output (before
-  max-pool) first and the fc logits last.
-* ResNet (Bottleneck): per block [conv1 out; conv2 out; block out -> ``conv3`` + downsample].
-* MobileNetV2 (QAT and PTQ): stem; t=1 block [dw out; block out]; t>1 blocks [expand out; dw out; block out];
+* ResNet (BasicBlock), QAT: per block [conv1+BN+ReLU output -> ``conv1``; block output (after add and ReLU) ->
+  ``conv2`` and, in the first block of stages 2-4, ``downsample.0``]; stem and fc fixed at 8 bit (counted in FL).
+  PTQ adds the stem output (before max-pool) first and the fc logits last.
+* ResNet (Bottleneck): per block [conv1 out; conv2 out; block out -> ``conv3`` + ``downsample.0``]; the
+  projection of every stage, ``layer1.0`` included, is charged to the block-output entry.
+* MobileNetV2 (QAT and PTQ): stem output; t=1 block [dw CNA out; output of the block's ``conv`` sequence, i.e.
+  the projection BN without any residual]; t>1 blocks [expand out; dw out; block output including the residual];
   last 1x1 conv out; classifier logits. First and last layers are in the list (FL = 0).
 
-The ResNet-18 search model of the original carries a 1x1 projection in ``layer1.0``; it gets no entry and no cost.
+The original's BasicBlock ResNet has a 1x1 projection in ``layer1.0`` too (OMPQ's search ResNet-18), but its
+counters skip it (``i != 0`` for BasicBlock in ``cfg2params_perlayer``/``cfg2flops_layerwise``): here it is in no
+entry, is charged nothing and gets no bits (the ResNet-18 that QAT/PTQ deploy has no such layer).
+
+One more counting rule of the original (quirk, on with ``quirks=True``): the fc FLOPs of a ResNet use the last
+entry of the width list ``cfg`` as input count, i.e. the inner width of the last block (``conv1`` of a
+BasicBlock, ``conv2`` of a Bottleneck): (2·cfg[-1] + 1)·classes. At the standard widths this is 512 for both
+ResNet-18 (equal to the fc input) and ResNet-50 (a quarter of its 2048 inputs).
 """
 
 from __future__ import annotations
@@ -68,6 +78,8 @@ def _resnet_entries(model: nn.Module, mode: str) -> list[Entry]:
                     Entry(name, False, (f"{name}.conv3", *down)),
                 ]
             elif isinstance(block, BasicBlock):
+                if stage == "layer1":
+                    down = ()  # the original's counters skip a BasicBlock projection in the first stage
                 entries += [
                     Entry(f"{name}.bn1", True, (f"{name}.conv1",)),
                     Entry(name, False, (f"{name}.conv2", *down)),
@@ -86,10 +98,10 @@ def _mobilenet_entries(model: nn.Module) -> list[Entry]:
     for k in range(1, last):
         block = feats[k]
         base = f"features.{k}.conv"
-        if len(block.conv) == 3:  # t = 1: dw CNA, project conv, BN
+        if len(block.conv) == 3:  # t = 1: dw CNA, project conv, BN; the original takes conv(x), no residual
             entries += [
                 Entry(f"{base}.0", False, (f"{base}.0.0",)),
-                Entry(f"features.{k}", False, (f"{base}.1",)),
+                Entry(base, False, (f"{base}.1",)),
             ]
         else:  # expand CNA, dw CNA, project conv, BN
             entries += [
@@ -121,20 +133,50 @@ def fixed_layers(model: nn.Module, quant_type: str) -> tuple[str, ...]:
     return ()
 
 
-def cost_key(arch: str, model: nn.Module) -> str:
-    """The arch whose OMPQ FLOP constants apply (the tiny models use their big sibling's)."""
+def cost_key(arch: str | None, model: nn.Module) -> str:
+    """The arch whose OMPQ FLOP constants apply: ``arch`` when it has its own, else by the model's blocks
+    (Bottleneck ResNets count as resnet50, other ResNets as resnet18, the rest as mobilenet_v2)."""
     if arch in ("resnet18", "resnet50", "mobilenet_v2"):
         return arch
-    return "resnet18" if family(model) == "resnet" else "mobilenet_v2"
+    if family(model) == "resnet":
+        return "resnet50" if any(isinstance(m, Bottleneck) for m in model.modules()) else "resnet18"
+    return "mobilenet_v2"
+
+
+def fc_flops_width(model: nn.Module) -> int | None:
+    """Input count OMPQ's ResNet counter charges the fc's FLOPs with: ``cfg[-1]``, the last block's inner width.
+
+    That is ``conv1``'s output width of a BasicBlock and ``conv2``'s of a Bottleneck; ``None`` for MobileNetV2
+    (its counter uses the real 1280 inputs).
+    """
+    if family(model) != "resnet":
+        return None
+    last = model.layer4[-1]
+    inner = last.conv2 if isinstance(last, Bottleneck) else last.conv1
+    return int(inner.out_channels)
 
 
 def entry_costs(
-    entries: list[Entry], fixed: tuple[str, ...], layers: list[LayerInfo], arch_key: str, quirks: bool = True
+    entries: list[Entry],
+    fixed: tuple[str, ...],
+    layers: list[LayerInfo],
+    arch_key: str,
+    quirks: bool = True,
+    fc_in: int | None = None,
 ) -> tuple[list[int], int, list[int], int]:
-    """Per-entry parameters and FLOPs (§7) plus those of the fixed first/last layers: (p, FL_p, f, FL_f)."""
+    """Per-entry parameters and FLOPs (§7) plus those of the fixed first/last layers: (p, FL_p, f, FL_f).
+
+    p_e = Σ_{l ∈ e} ompq_params(l) (conv: C_in·k·k·C_out/groups + 2·C_out; fc: (C_in + 1)·classes) and
+    f_e = Σ_{l ∈ e} ompq_flops(l) (conv: (MACs/pixel + 5·C_out)·H_out·W_out for ResNets, MACs for MobileNetV2;
+    fc: (2·C_in ± 1)·classes, C_in replaced by ``fc_in`` under ``quirks``, see :func:`fc_flops_width`).
+    """
     by_name = {info.name: info for info in layers}
+
+    def flops(name: str) -> int:
+        return ompq_flops(arch_key, by_name[name], quirks, fc_in)
+
     params = [sum(ompq_params(by_name[n]) for n in e.layers) for e in entries]
-    flops = [sum(ompq_flops(arch_key, by_name[n], quirks) for n in e.layers) for e in entries]
+    entry_flops = [sum(flops(n) for n in e.layers) for e in entries]
     fl_params = sum(ompq_params(by_name[n]) for n in fixed)
-    fl_flops = sum(ompq_flops(arch_key, by_name[n], quirks) for n in fixed)
-    return params, fl_params, flops, fl_flops
+    fl_flops = sum(flops(n) for n in fixed)
+    return params, fl_params, entry_flops, fl_flops

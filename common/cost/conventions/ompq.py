@@ -67,11 +67,18 @@ def ompq_params(layer: LayerInfo) -> int:
     return layer.weight_params + 2 * layer.out_channels
 
 
-def ompq_flops(arch: str, layer: LayerInfo, quirks: bool) -> int:
-    """FLOPs of one layer as counted by OMPQ's search models (see the module docstring)."""
+def ompq_flops(arch: str, layer: LayerInfo, quirks: bool, fc_in: int | None = None) -> int:
+    """FLOPs of one layer as counted by OMPQ's search models (see the module docstring).
+
+    ``fc_in`` (used only with ``quirks``) is the input count the fc's FLOPs are charged with instead of its real
+    C_in: OMPQ's ResNet counter takes the last entry of its width list ``cfg``, the inner width of the last block
+    (``C_in // 4`` for ResNet-50 and ``C_in`` for ResNet-18 at the standard widths, other values at reduced ones).
+    """
     if layer.kind == LINEAR:
         c_in = layer.in_channels
-        if quirks and arch in QUIRK_FC_IN_DIVISOR:
+        if quirks and fc_in is not None:
+            c_in = fc_in
+        elif quirks and arch in QUIRK_FC_IN_DIVISOR:
             c_in //= QUIRK_FC_IN_DIVISOR[arch]
         rows = layer.macs // (layer.in_channels * layer.out_channels)
         return (2 * c_in + FC_CONST[arch]) * layer.out_channels * rows
