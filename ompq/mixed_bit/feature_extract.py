@@ -9,9 +9,11 @@ elsewhere) → prints the bit list, the size, the FP32 size and the BOPs line as
 portable bit-config file (``<out>/bit_config.json``) for ``ompq.QAT.quant_train --bit_config`` or
 ``ompq.PTQ.main_imagenet --bit_config``.
 
-Every original flag is kept; fixed: ``--model`` defaults to resnet18 (was the invalid ``vgg``), ``--dataset`` to
-imagenet (cifar10 failed every model's assert), no distributed launcher/apex/DALI needed (``--local_rank``,
-``--gpu``, ``--n_worker`` are accepted). Added: ``--solver {slsqp,milp}``, ``--rounding {auto,dfs,around}``,
+The search itself is :func:`ompq.mixed_bit.search.search`; this module builds the model, draws the batch,
+prints and writes. Every original flag is kept (``--cfg``: the original's channel list, see
+:mod:`ompq.mixed_bit.search_model`); fixed: ``--model`` defaults to resnet18 (was the invalid ``vgg``),
+``--dataset`` to imagenet (cifar10 failed every model's assert), no distributed launcher/apex/DALI needed
+(``--local_rank``, ``--gpu``, ``--n_worker`` are accepted). Added: ``--solver {slsqp,milp}``, ``--rounding {auto,dfs,around}``,
 ``--bn_mode {train,eval}``, ``--abits`` (activation bits written into the file and used for an extra BOPs line),
 ``--layer1_projection``, ``--pretrained``, ``--image_size``, ``--device``, ``--out``. ``--dataset digits`` (or
 ``--save_path digits``) runs on the embedded data.
@@ -21,25 +23,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
 import torch
 from torchvision import transforms as T
 
-from common.bitconfig import BitConfig, LayerBits, write_bitconfig
+from common.bitconfig import write_bitconfig
 from common.data import build_split, build_transforms
-from common.layers import enumerate_layers
 from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
-from ompq.mixed_bit.allocation import MIB, allocate, min_size_mib
-from ompq.mixed_bit.features import extract_features
-from ompq.mixed_bit.orm import gamma_of, negated_importance, orm_matrix
-from ompq.mixed_bit.search_model import MODEL_NAMES, build_search_model, resolve_model
-from ompq.mixed_bit.searchable import cost_key, entry_costs, fixed_layers, searchable_entries
+from ompq.mixed_bit.search import search
+from ompq.mixed_bit.search_model import MODEL_NAMES, build_search_model, check_cfg, parse_cfg, resolve_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -54,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", type=str, default="resnet18", help=f"one of {', '.join(MODEL_NAMES)}")
     p.add_argument(
-        "--cfg", type=str, default="None", help="channel list of the model (only None is supported)"
+        "--cfg",
+        type=str,
+        default="None",
+        help="channel list of the model (Python list; None = standard widths)",
     )
     p.add_argument("--manual_seed", default=0, type=int)
     p.add_argument("--model_size", default=0, type=float, help="size budget in 'Mb' (MiB)")
@@ -91,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> str:
-    if args.cfg not in ("None", "", None):
-        raise UsageError("--cfg: only the standard channel widths (None) are supported")
     name = resolve_model(args.model)
+    args.cfg = parse_cfg(args.cfg)
+    if args.cfg is not None:
+        args.cfg = check_cfg(name, args.cfg)
     if args.save_path == "digits":
         args.dataset = "digits"
     if args.dataset == "cifar10":
@@ -135,29 +135,6 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
     return next(iter(loader))[0]
 
 
-def build_bitconfig(
-    arch: str,
-    entries: list,
-    fixed: tuple[str, ...],
-    bits: list[int],
-    args: argparse.Namespace,
-    classes: int,
-    size: int,
-    extra: dict[str, Any],
-) -> BitConfig:
-    """Entry bits → per-layer (w, a); fixed QAT stem/fc at W8A8 (§4.2 mapping)."""
-    layers: dict[str, LayerBits] = {n: LayerBits(8, 8) for n in fixed}
-    for entry, b in zip(entries, bits, strict=True):
-        for name in entry.layers:
-            layers[name] = LayerBits(int(b), args.abits)
-    return BitConfig(
-        arch=arch, layers=layers, method="ompq", num_classes=classes, input_size=size,
-        source=f"ompq.mixed_bit.feature_extract --model {args.model} --model_size {args.model_size} "
-        f"--beta {args.beta} --quant_type {args.quant_type}",
-        extra={"ompq": {"mode": args.quant_type.lower(), "a_bits": args.abits}, "search": extra},
-    )  # fmt: skip
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     name = check_args(args)
@@ -168,65 +145,37 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     seed_everything(args.manual_seed)
     device = choose_device(args.device)
     ckpt = Path(args.path) / "checkpoint" / "model_best.pth.tar" if args.path else None
-    model = build_search_model(name, classes, ckpt, args.pretrained, args.layer1_projection)
-    infos = enumerate_layers(model, size)
-    entries = searchable_entries(model, args.quant_type)
-    fixed = fixed_layers(model, args.quant_type)
-    params, fl_params, flops, fl_flops = entry_costs(entries, fixed, infos, cost_key(name, model))
-    params_mib = np.array(params, dtype=np.float64) / MIB
-    fl_mib = fl_params / MIB
-    floor = min_size_mib(params_mib, fl_mib, args.quant_type)
-    if args.model_size < floor:
-        raise UsageError(
-            f"--model_size {args.model_size} Mb is below the smallest {args.quant_type} size of {args.model} "
-            f"({floor:.4f} Mb with every searchable layer at the lowest bit-width)"
-        )
+    model = build_search_model(name, classes, ckpt, args.pretrained, args.layer1_projection, cfg=args.cfg)
     images = first_batch(args, size).to(device)
     model = model.to(device)
-    started = time.perf_counter()
-    features = extract_features(model, entries, images, args.bn_mode)
-    t_feat = time.perf_counter()
-    matrix = orm_matrix(features)
-    gamma = gamma_of(matrix)
-    neg_theta = negated_importance(gamma, args.beta)
-    t_orm = time.perf_counter()
-    rounding = args.rounding if args.rounding != "auto" else ("dfs" if args.model == "resnet18" else "around")
-    result = allocate(neg_theta, params_mib, args.model_size, fl_mib, args.quant_type, rounding, args.solver)
-    t_end = time.perf_counter()
-    bits = result.bits
+    record: dict[str, Any] = {}
+    source = (
+        f"ompq.mixed_bit.feature_extract --model {args.model} --model_size {args.model_size} --beta {args.beta} "
+        f"--quant_type {args.quant_type}" + (f" --cfg {args.cfg}" if args.cfg else "")
+    )
+    cfg = search(
+        model, images, args.model_size, args.beta, quant_type=args.quant_type, arch=name, abits=args.abits,
+        rounding=args.rounding, solver=args.solver, bn_mode=args.bn_mode, num_classes=classes, source=source,
+        record=record,
+    )  # fmt: skip
+    if args.cfg is not None:
+        cfg.extra["ompq"]["cfg"] = args.cfg
+    bits = cfg.extra["search"]["bits"]
     print(bits)
-    print("Quantization model is", result.size_mib, "Mb")
-    print("Original model is", float(np.sum(params_mib)) * 4 + fl_mib * 4, "Mb")
-    bops5 = (fl_flops * 8 * 8 + sum(f * b * 5 for f, b in zip(flops, bits, strict=True))) / 1e9
-    print("Quantization model BOPs is", bops5)
-    bops_a = (fl_flops * 64 + sum(f * b * args.abits for f, b in zip(flops, bits, strict=True))) / 1e9
+    print("Quantization model is", cfg.costs["size_Mb"], "Mb")
+    print("Original model is", cfg.costs["fp32_size_Mb"], "Mb")
+    print("Quantization model BOPs is", cfg.costs["GBOPs_a5_printed"])
     if args.abits != 5:
-        print(f"Quantization model BOPs with {args.abits}-bit activations is", bops_a)
-    timing = {
-        "features_s": t_feat - started,
-        "orm_s": t_orm - t_feat,
-        "allocation_s": t_end - t_orm,
-        "search_s": t_end - started,
-    }
-    search = {
-        "bits": bits, "x": result.x.tolist(), "beta": args.beta, "solver": args.solver, "rounding": result.rounding,
-        "bn_mode": args.bn_mode, "gamma": gamma.tolist(), "neg_theta": neg_theta.tolist(),
-        "scipy_version": scipy.__version__, "batch": int(images.shape[0]), **timing,
-    }  # fmt: skip
-    cfg = build_bitconfig(name, entries, fixed, bits, args, classes, size, search)
-    cfg.costs = {
-        "size_Mb": result.size_mib,
-        "budget_Mb": args.model_size,
-        "GBOPs_a5_printed": bops5,
-        "GBOPs": bops_a,
-    }
-    # the search ResNet-18's layer1 projection has no entry: it is not part of the deployed model
-    cfg.layers = {i.name: cfg.layers[i.name] for i in infos if i.name in cfg.layers}
+        print(f"Quantization model BOPs with {args.abits}-bit activations is", cfg.costs["GBOPs"])
+    timing = {k: cfg.extra["search"][k] for k in ("features_s", "orm_s", "allocation_s", "search_s")}
     logger = RunLogger(out, args, tensorboard=False, console=False)
     os.makedirs(out, exist_ok=True)
     path = write_bitconfig(cfg, out / "bit_config.json")
-    np.save(out / "orm_matrix.npy", matrix)
-    final = {"bits": bits, "size_Mb": result.size_mib, "GBOPs": bops_a, "bit_config": str(path), **timing}
+    np.save(out / "orm_matrix.npy", record["orm"])
+    final = {
+        "bits": bits, "size_Mb": cfg.costs["size_Mb"], "GBOPs": cfg.costs["GBOPs"], "bit_config": str(path),
+        **timing,
+    }  # fmt: skip
     logger.finalize(final)
     logger.close()
     print(f"bit config written to {path} (search {timing['search_s']:.2f} s)")

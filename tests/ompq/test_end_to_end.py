@@ -46,6 +46,36 @@ def test_search_writes_bit_config(qat_search):
     assert cfg.layers["layer1.0.conv1"].a == 6
 
 
+def test_search_with_layer1_projection_writes_a_valid_bit_config(tmp_path):
+    """OMPQ's own ResNet checkpoints carry a layer1.0 projection: no entry, no cost and no bits for it."""
+    feature_extract.main(
+        [
+            "--model",
+            "tiny_resnet",
+            "--model_size",
+            "0.2",
+            "--layer1_projection",
+            "on",
+            "--out",
+            str(tmp_path),
+            *SEARCH,
+        ]
+    )
+    cfg = read_bitconfig(tmp_path / "bit_config.json")
+    assert "layer1.0.downsample.0" not in cfg.layers
+    assert cfg.layers["layer2.0.downsample.0"].w == cfg.layers["layer2.0.conv2"].w
+
+
+def test_search_with_a_reduced_cfg(tmp_path):
+    widths = [8, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64]
+    result = feature_extract.main(
+        ["--model", "resnet18", "--cfg", str(widths), "--model_size", "0.12", "--out", str(tmp_path), *SEARCH]
+    )
+    cfg = read_bitconfig(tmp_path / "bit_config.json")
+    assert cfg.extra["ompq"]["cfg"] == widths and cfg.extra["search"]["rounding"] == "dfs"
+    assert result["size_Mb"] <= 0.12 and len(result["bits"]) == 16
+
+
 def test_search_then_qat_one_epoch(qat_search, tmp_path):
     save = tmp_path / "qat"
     result = quant_train.main([
@@ -103,6 +133,11 @@ MAINS = {
             "ompq.mixed_bit.feature_extract",
             ["--model", "tiny_resnet", "--model_size", "0.01", *SEARCH],
             "below the smallest",
+        ),
+        (
+            "ompq.mixed_bit.feature_extract",
+            ["--model", "resnet18", "--cfg", "[64, 64]", "--model_size", "1", *SEARCH],
+            "--cfg for resnet18 must be a list of 13",
         ),
         ("ompq.QAT.quant_train", ["-a", "vgg", "--data", "digits"], "unknown -a/--arch"),
         (
