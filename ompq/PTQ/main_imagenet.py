@@ -35,11 +35,13 @@ from common.runtime import (
     RunLogger,
     UsageError,
     accuracy,
+    add_threads_arg,
     choose_device,
     progress,
     run_main,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 from ompq.PTQ.bit_list import expand_bit_list, layer_names, parse_bit_cfg
 from ompq.PTQ.quant.fold_bn import fold_all_bn
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--image_size", type=int, default=None, help="default 224 (32 for digits)")
     new.add_argument("--device", default="auto")
+    add_threads_arg(new)
     new.add_argument("--out", type=Path, default=Path("runs/ompq_ptq"))
     return p
 
@@ -157,6 +160,7 @@ def calibration_samples(loader: Any, n: int) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     name = check_args(args)
     digits = args.data_path in ("digits", "synthetic")
     size = args.image_size or (32 if digits else 224)

@@ -33,7 +33,15 @@ from torchvision import transforms as T
 
 from common.bitconfig import write_bitconfig
 from common.data import build_split, build_transforms
-from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything
+from common.runtime import (
+    RunLogger,
+    UsageError,
+    add_threads_arg,
+    choose_device,
+    run_main,
+    seed_everything,
+    set_threads,
+)
 from ompq.mixed_bit.search import search
 from ompq.mixed_bit.search_model import MODEL_NAMES, build_search_model, check_cfg, parse_cfg, resolve_model
 
@@ -83,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--num_classes", type=int, default=None, help="default: 1000 (10 for digits)")
     new.add_argument("--image_size", type=int, default=None, help="default 224 (32 for digits)")
     new.add_argument("--device", default="auto")
+    add_threads_arg(new)
     new.add_argument(
         "--out", type=Path, default=None, help="output folder (default: --path or runs/ompq_search)"
     )
@@ -137,6 +146,7 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    set_threads(args.threads)
     name = check_args(args)
     digits = args.dataset == "digits"
     size = args.image_size or (32 if digits else 224)

@@ -64,6 +64,9 @@ def test_flag_added_once_by_both_helpers() -> None:
         "reproduce.baseline_digits",
         "reproduce.compare.run",
         "proqha.utils.options",
+        "ompq.mixed_bit.feature_extract",
+        "ompq.QAT.quant_train",
+        "ompq.PTQ.main_imagenet",
     ],
 )
 def test_entrypoints_take_threads(module: str) -> None:
