@@ -1,7 +1,9 @@
 """Datasets read from disk: ImageFolder trees and the CIFAR-10 python pickles.
 
 Every problem with the files (a missing or empty folder, a class folder without images, an image
-PIL cannot read, a broken CIFAR batch) raises :class:`DataError` with one line naming the path.
+PIL cannot read, a broken CIFAR batch) raises :class:`DataError` with one line naming the path. The CIFAR
+pickles are read by a restricted unpickler that resolves only NumPy's array reconstruction and builtin
+containers, so a crafted batch cannot run code (it is refused, naming the global it asked for).
 """
 
 from __future__ import annotations
@@ -120,17 +122,73 @@ def has_cifar10_pickles(path: str | os.PathLike[str]) -> bool:
     )
 
 
+def _numpy_global(module: str, name: str) -> Any:
+    """``module.name`` from NumPy, preferring ``numpy._core`` (NumPy 2) over the deprecated ``numpy.core`` alias."""
+    import importlib
+
+    tail = module.split(".", 2)[-1] if module.startswith(("numpy.core.", "numpy._core.")) else None
+    if tail is not None:
+        for base in ("numpy._core", "numpy.core"):
+            try:
+                return getattr(importlib.import_module(f"{base}.{tail}"), name)
+            except (ImportError, AttributeError):
+                continue
+    return getattr(np, name)
+
+
+#: The only globals a CIFAR-10 batch may name: NumPy's array reconstruction (pickle protocols 2-4 and, for
+#: protocol 5, ``_frombuffer``), ``ndarray`` and ``dtype``, the codec Python 3 uses for bytes under
+#: protocol 2, and plain builtin containers/strings (``__builtin__`` is Python 2's spelling).
+_CIFAR_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {(m, "_reconstruct") for m in ("numpy.core.multiarray", "numpy._core.multiarray")}
+    | {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")}
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    | {
+        (m, n)
+        for m in ("builtins", "__builtin__")
+        for n in ("dict", "list", "tuple", "set", "frozenset", "bytes", "bytearray", "str", "unicode")
+    }
+)
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global outside :data:`_CIFAR_GLOBALS`."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_CIFAR_GLOBALS`; anything else (``os.system``...) is refused unrun."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise _RefusedGlobal(f"{module}.{name}")
+        if module.startswith("numpy"):
+            return _numpy_global(module, name)
+        if module == "_codecs":
+            import codecs
+
+            return codecs.encode
+        import builtins
+
+        return getattr(builtins, {"unicode": "str"}.get(name, name))
+
+
 def _unpickle(path: str) -> dict[str, Any]:
+    """A CIFAR-10 batch through :class:`_CifarUnpickler`; ``bytes`` keys (Python 3 pickles) become ``str``."""
     if not os.path.isfile(path):
         raise DataError(f"CIFAR-10 file not found: {show_path(path)}")
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")
+            obj = _CifarUnpickler(f, encoding="latin1").load()
+    except _RefusedGlobal as exc:
+        raise DataError(
+            f"refused CIFAR-10 file: {show_path(path)} (the pickle asks for {exc}, which a CIFAR-10 batch "
+            "never holds; not loaded)"
+        ) from None
     except Exception as exc:  # any unpickling failure means the file is broken
         raise DataError(f"cannot read CIFAR-10 file: {show_path(path)} ({type(exc).__name__})") from exc
     if not isinstance(obj, dict):
         raise DataError(f"cannot read CIFAR-10 file: {show_path(path)} (not a dict)")
-    return obj
+    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
 class CIFAR10Pickles(Dataset):
@@ -184,7 +242,7 @@ class CIFAR10Pickles(Dataset):
         meta = _unpickle(meta_path)
         if "label_names" not in meta:
             raise DataError(f"cannot read CIFAR-10 file: {show_path(meta_path)} (no label_names)")
-        self.classes = [str(c) for c in meta["label_names"]]
+        self.classes = [c.decode("latin1") if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         if targets and not 0 <= min(targets) <= max(targets) < len(self.classes):
             raise DataError(f"CIFAR-10 labels out of range 0..{len(self.classes) - 1} in: {show_path(base)}")

@@ -8,7 +8,28 @@ from .checkpoint import (
     save_checkpoint,
     strip_module_prefix,
 )
-from .cli import AMP_CHOICES, add_common_args, format_user_error, run_main, user_error_exit
+from .checks import (
+    check_at_least,
+    check_fraction,
+    check_input_file,
+    check_output_dir,
+    check_output_file,
+    check_positive,
+    check_range,
+    check_state_dict_fits,
+    is_state_dict,
+    read_json_file,
+    require_checkpoint,
+    state_dict_from,
+)
+from .cli import (
+    AMP_CHOICES,
+    add_common_args,
+    format_user_error,
+    run_main,
+    set_resume_hint,
+    user_error_exit,
+)
 from .device import AMP_DTYPES, autocast_context, choose_device, make_grad_scaler
 from .distributed import (
     DistInfo,
@@ -24,8 +45,9 @@ from .distributed import (
     unwrap_model,
     wrap_ddp,
 )
-from .errors import CheckpointError, UsageError, is_user_error
+from .errors import CheckpointError, NonFiniteLossError, UsageError, is_user_error
 from .files import atomic_open, atomic_write_text, save_figure, to_jsonable, write_json_atomic
+from .guard import LossGuard, check_finite
 from .meters import AverageMeter, accuracy
 from .runlog import RunLogger, progress
 from .seed import seed_everything, seed_worker
@@ -38,6 +60,8 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CheckpointError",
     "DistInfo",
+    "LossGuard",
+    "NonFiniteLossError",
     "RunLogger",
     "UsageError",
     "accuracy",
@@ -49,6 +73,15 @@ __all__ = [
     "atomic_write_text",
     "autocast_context",
     "barrier",
+    "check_at_least",
+    "check_finite",
+    "check_fraction",
+    "check_input_file",
+    "check_output_dir",
+    "check_output_file",
+    "check_positive",
+    "check_range",
+    "check_state_dict_fits",
     "choose_device",
     "cleanup_distributed",
     "find_resume",
@@ -58,15 +91,20 @@ __all__ = [
     "init_distributed",
     "is_dist_initialized",
     "is_main_process",
+    "is_state_dict",
     "is_user_error",
     "load_checkpoint",
     "make_grad_scaler",
     "progress",
+    "read_json_file",
+    "require_checkpoint",
     "run_main",
     "save_checkpoint",
     "seed_everything",
     "seed_worker",
+    "set_resume_hint",
     "set_threads",
+    "state_dict_from",
     "strip_module_prefix",
     "to_jsonable",
     "unwrap_model",

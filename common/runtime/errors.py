@@ -18,6 +18,14 @@ class CheckpointError(UsageError):
     """A checkpoint file is missing or cannot be loaded (e.g. not loadable with ``weights_only=True``)."""
 
 
+class NonFiniteLossError(UsageError):
+    """A training or search loop met a NaN or infinite loss (most often a learning rate that is too large).
+
+    Raised by :class:`common.runtime.LossGuard` before the step's weights can reach a checkpoint; reported like
+    any other bad input (one line, exit status 2) with the epoch, the step and the last good checkpoint.
+    """
+
+
 def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` should be reported as bad input rather than as a crash."""
     return bool(getattr(exc, "user_error", False))
