@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=int, default=1)
     p.add_argument("--probes", type=int, default=100)
     p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--mode", choices=hessian.MODES, default="per_layer")
+    p.add_argument("--mode", choices=hessian.MODES, default=hessian.DEFAULT_MODE, help=hessian.MODE_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     add_threads_arg(p)
