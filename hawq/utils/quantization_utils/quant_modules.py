@@ -162,7 +162,7 @@ class QuantAct(nn.Module):
     def _batch_range(self, x: Tensor) -> tuple[Tensor, Tensor]:
         flat = x.detach().reshape(-1)
         if self.act_percentile == 0:
-            return flat.min(), flat.max()
+            return torch.aminmax(flat)  # one pass instead of two
         lower = 100 - self.act_percentile if self.quant_mode == "symmetric" else 0
         lo, hi = get_percentile_min_max(flat, lower, self.act_percentile, output_tensor=True)
         return lo, hi  # type: ignore[return-value]
@@ -280,7 +280,8 @@ def _weight_range(w: Tensor, per_channel: bool, percentile: float) -> tuple[Tens
     w = w.detach()
     rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
     if percentile == 0:
-        lo, hi = rows.min(dim=1).values, rows.max(dim=1).values
+        # amin/amax: min(dim)/max(dim) also find the argmin/argmax, about 10x slower on CPU
+        lo, hi = rows.amin(dim=1), rows.amax(dim=1)
     else:
         length = rows.shape[1]
         k_low = math.ceil(length * (100 - percentile) * 0.01)
