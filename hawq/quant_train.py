@@ -57,6 +57,16 @@ from common.runtime import (
     unwrap_model,
     wrap_ddp,
 )
+from common.runtime.checks import (
+    check_at_least,
+    check_fraction,
+    check_output_dir,
+    check_positive,
+    check_range,
+    load_state_dict_checked,
+)
+from common.runtime.cli import set_resume_hint
+from common.runtime.guard import LossGuard, check_finite
 from hawq.utils.checkpoints import (
     load_float_state,
     load_quantized_state,
@@ -68,6 +78,7 @@ from hawq.utils.distill import loss_kd
 from hawq.utils.models import build_float_model, build_quantized_model, quantize_arch_dict, resolve_arch
 from hawq.utils.quant_config import (
     QuantSettings,
+    check_supported_bits,
     configure_quant_modules,
     freeze_model,
     read_module_bits,
@@ -170,15 +181,30 @@ def build_parser() -> argparse.ArgumentParser:
 # setup
 
 
-def check_args(args: argparse.Namespace) -> None:
+def check_args(args: argparse.Namespace, dash: str = "-") -> None:
+    """Bad flags as one-line :class:`UsageError` before anything is written (``dash``: OMPQ spells ``--like_this``)."""
+
+    def flag(name: str) -> str:
+        return "--" + name.replace("-", dash)
+
     if not args.data:
         raise UsageError("--data is required (an ImageFolder root with train/ and val/, or 'digits')")
     if args.multiprocessing_distributed:
         raise UsageError("--multiprocessing-distributed: launch with `torchrun --nproc_per_node N` instead")
-    if not 0 < args.data_percentage <= 1:
-        raise UsageError(f"--data-percentage must be in (0, 1], got {args.data_percentage}")
-    if args.batch_size < 1 or args.epochs < 0:
-        raise UsageError("--batch-size must be >= 1 and --epochs >= 0")
+    check_fraction(flag("data-percentage"), args.data_percentage)
+    check_at_least("-b/" + flag("batch-size"), args.batch_size, 1)
+    check_at_least(flag("epochs"), args.epochs, 0)
+    check_at_least(flag("start-epoch"), args.start_epoch, 0)
+    check_at_least("-j/--workers", args.workers, 0)
+    check_at_least("-p/" + flag("print-freq"), args.print_freq, 1)
+    check_positive(flag("lr"), args.lr)
+    check_at_least(flag("momentum"), args.momentum, 0)
+    check_at_least("--wd", args.weight_decay, 0)
+    check_range(flag("distill-alpha"), args.distill_alpha, 0, 1)
+    check_positive(flag("temperature"), args.temperature)
+    if args.image_size is not None:
+        check_at_least(flag("image-size"), args.image_size, 8)
+    check_output_dir(flag("save-path"), args.save_path)
     if args.bias_bit == 0:
         raise UsageError(
             "--bias-bit 0 (no bias quantization) is not supported: folded BN and the classifier need an integer "
@@ -262,7 +288,8 @@ def build_teacher(args: argparse.Namespace, classes: int) -> nn.Module | None:
     name = TEACHER_ARCHS.get(args.teacher_arch, args.teacher_arch)
     if args.teacher_checkpoint:
         teacher = build_model(name, classes)
-        teacher.load_state_dict(state_dict_of(load_checkpoint(args.teacher_checkpoint)))
+        state = state_dict_of(load_checkpoint(args.teacher_checkpoint))
+        load_state_dict_checked(teacher, state, f"--teacher-checkpoint {args.teacher_checkpoint}")
     else:
         teacher = build_model(name, classes, pretrained=bool(args.pretrained))
     return teacher.eval()
@@ -310,6 +337,7 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss()
         self.best_acc1 = 0.0
         self.save_path = Path(args.save_path)
+        self.guard = LossGuard(checkpoint=self.save_path / "checkpoint.pth.tar")  # NaN/inf losses (no sync)
         self.amp = args.amp != "none"
 
     def _set_train_mode(self) -> None:
@@ -342,20 +370,24 @@ class Trainer:
             k = min(5, output.shape[1])
             acc1, acc5 = accuracy(output.detach(), target, topk=(1, k))
             losses.update(loss.detach(), images.size(0))
+            self.guard.observe(loss, epoch=epoch, step=i)
             top1.update(acc1, images.size(0))
             top5.update(acc5, images.size(0))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             if i % args.print_freq == 0:
+                self.guard.check()  # the log line below syncs anyway
                 log.info(
                     "Epoch: [%d][%d/%d]\tLoss %.4e (%.4e)\tAcc@1 %.2f (%.2f)",
                     epoch, i, n_batches, losses.val, losses.avg, top1.val, top1.avg,
                 )  # fmt: skip
             if period and i > 0 and i % period == 0:
+                self.guard.check()
                 acc = self.validate()
                 self._set_train_mode()
                 self.save(epoch, acc)
+        self.guard.check()  # before validate() and save() can write this epoch's weights
         return {"train_loss": losses.avg, "train_acc1": top1.avg, "train_acc5": top5.avg}
 
     @torch.no_grad()
@@ -375,6 +407,7 @@ class Trainer:
             top1.update(acc1, images.size(0))
             top5.update(acc5, images.size(0))
         log.info(" * Acc@1 %.3f Acc@5 %.3f", top1.avg, top5.avg)
+        check_finite(losses.avg, what="validation loss", checkpoint=self.save_path / "checkpoint.pth.tar")
         if self.dist.is_main:
             save_checkpoint(
                 to_cpu(quantized_checkpoint(model)), self.save_path / "quantized_checkpoint.pth.tar"
@@ -458,6 +491,7 @@ def run(
         seed_everything(args.seed, dist.rank, deterministic=True)
     train_loader, val_loader, classes, size = build_data(args, dist.world_size)
     model, notes = build_model(args, classes, size)
+    check_supported_bits(model)
     teacher = build_teacher(args, classes)
     logger = RunLogger(args.save_path, args, console=False)
     _setup_log(Path(args.save_path), dist.is_main)
@@ -471,6 +505,8 @@ def run(
         model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     trainer = Trainer(args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger)
+    last = Path(args.save_path) / "checkpoint.pth.tar"
+    set_resume_hint(f"--resume {last} --resume{'_' if method == 'ompq' else '-'}quantize", last)
     if args.resume and args.resume_quantize:
         # a float checkpoint's epoch and optimizer belong to another run: only a QAT checkpoint resumes them
         trainer.best_acc1 = _restore_training_state(args, optimizer)

@@ -12,7 +12,8 @@ validates everything before it creates an output folder:
 * files' content: :func:`read_json_file` (malformed JSON named with line and column);
 * checkpoints: :func:`is_state_dict`, :func:`require_checkpoint` (a full training checkpoint where a bare
   state dict was given), :func:`state_dict_from` (a state dict, bare or inside a checkpoint) and
-  :func:`check_state_dict_fits` (another architecture's tensors: the first mismatching key and both shapes).
+  :func:`check_state_dict_fits` (another architecture's tensors: the first mismatching key and both shapes),
+  :func:`load_state_dict_checked` (that check, then a load whose failure is one line).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "check_range",
     "check_state_dict_fits",
     "is_state_dict",
+    "load_state_dict_checked",
     "read_json_file",
     "require_checkpoint",
     "state_dict_from",
@@ -258,3 +260,24 @@ def check_state_dict_fits(
                 f"{source}: {key} has shape {tuple(other.shape)} in the checkpoint but {tuple(mine.shape)} "
                 "in the model (a checkpoint of another architecture?)"
             )
+
+
+def load_state_dict_checked(
+    model: nn.Module, state: Mapping[str, Any], source: str, strict: bool = True
+) -> tuple[list[str], list[str]]:
+    """:func:`check_state_dict_fits`, then ``model.load_state_dict(state, strict)``; returns (missing, unexpected).
+
+    A strict load that still fails (keys missing or left over) raises :class:`CheckpointError` naming
+    ``source`` and the first such key instead of PyTorch's multi-line report.
+    """
+    check_state_dict_fits(model, state, source)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if strict and (missing or unexpected):
+        what = f"lacks {missing[0]}" if missing else f"has the unknown tensor {unexpected[0]}"
+        raise CheckpointError(
+            f"{source}: does not fit the model: it {what} ({len(missing)} missing, {len(unexpected)} unexpected)"
+        )
+    result = model.load_state_dict(state, strict=strict)
+    return list(result.missing_keys), list(result.unexpected_keys)

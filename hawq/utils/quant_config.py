@@ -196,3 +196,28 @@ def unfreeze_model(model: nn.Module) -> None:
     for module in model.modules():
         if hasattr(module, "unfix") and module is not model:
             module.unfix()
+
+
+def check_supported_bits(model: nn.Module) -> None:
+    """Refuse bit-widths the configured quantizers cannot represent, naming the layer, before anything runs.
+
+    Weights are quantized symmetrically to ``[-(2^(b-1) - 1), 2^(b-1) - 1]``: at ``b = 1`` that range is
+    ``{0}`` and the scale ``max|w| / (2^(b-1) - 1)`` divides by zero, so every weight becomes NaN (the original
+    trains on regardless). A symmetric activation quantizer has the same limit; an asymmetric (unsigned) one
+    works from one bit. ``model`` is a configured quantized model with a ``layer_map``.
+    """
+    modules = dict(model.named_modules())
+    for layer, (weight_name, act_name) in getattr(model, "layer_map", {}).items():
+        w = getattr(modules.get(weight_name), "weight_bit", None)
+        if w is not None and int(w) < 2:
+            raise BitConfigError(
+                f"layer {layer!r}: w={w} is below the 2 bits of HAWQ-V3's symmetric weight quantizer "
+                "(2^(b-1) - 1 = 0 levels: division by zero)"
+            )
+        act = modules.get(act_name)
+        a = getattr(act, "activation_bit", None)
+        if a is not None and int(a) < 2 and getattr(act, "quant_mode", "symmetric") == "symmetric":
+            raise BitConfigError(
+                f"layer {layer!r}: a={a} is below the 2 bits of a symmetric activation quantizer "
+                "(2^(b-1) - 1 = 0 levels: division by zero)"
+            )

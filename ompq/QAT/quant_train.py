@@ -198,7 +198,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"unknown -a/--arch {args.arch!r}; choose one of: {', '.join(ARCHS)}")
     if args.bit_config is not None and not Path(args.bit_config).is_file():
         raise UsageError(f"--bit_config file not found: {args.bit_config}")
-    hawq_qt.check_args(args)
+    hawq_qt.check_args(args, dash="_")
     if args.bit_config is None:
         scheme_bits(args.arch, args.quant_scheme)
 
