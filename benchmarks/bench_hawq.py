@@ -16,10 +16,13 @@ Two measurements, printed as Markdown tables:
     modes (``joint``: every layer's trace from one Hessian-vector product per probe; ``per_layer``: exact
     per-layer blocks, one double-backward per layer and probe) against PyHessian's ``hessian(...).trace()``,
     which computes the trace of the whole Hessian over the parameters that require grad. For a like-for-like
-    cost, PyHessian is given the same conv/linear weights (the other parameters are frozen). Times include each
+    cost, PyHessian is given the same conv/linear weights (the other parameters are frozen) and runs every probe
+    (``tol=-inf``: its stop test divides by the running mean without ``abs``, so ``tol=0`` stops after two probes
+    when that mean is negative). Times include each
     tool's set-up (forward and the ``create_graph`` backward).
 
-The last lines are ``qat_over_float=…`` (median Q-ResNet18 step of the first scheme over the float step) and
+The last lines are ``qat_over_float=…`` (median CPU time of the Q-ResNet18 step of the first scheme over the float
+step's) and
 ``per_layer_over_pyhessian=…`` (all layers' traces, one product per probe, over PyHessian's trace; printed when
 PyHessian is installed, ``pip install -e '.[bench]'``); ``exact_blocks_over_pyhessian=…`` comes just before.
 
@@ -38,7 +41,15 @@ from collections.abc import Callable
 
 import torch
 import torchvision
-from sidebyside import Timing, add_timing_args, apply_timing_args, header, markdown_table, time_interleaved
+from sidebyside import (
+    Timing,
+    add_timing_args,
+    apply_timing_args,
+    cpu_ratio,
+    header,
+    markdown_table,
+    time_interleaved,
+)
 from torch import nn
 
 from common.models import build_model
@@ -133,7 +144,11 @@ def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[s
                 p.requires_grad_(id(p) in wanted)
             model.zero_grad(set_to_none=True)
             h = pyhessian_hessian(model, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
-            samples = h.trace(maxIter=args.probes, tol=0.0)
+            # PyHessian's stop test divides by the running mean without abs(): with tol=0 it stops after two
+            # probes whenever that mean is negative, so -inf is what makes it run every probe
+            samples = h.trace(maxIter=args.probes, tol=float("-inf"))
+            if len(samples) != args.probes:
+                raise RuntimeError(f"PyHessian ran {len(samples)} of {args.probes} probes")
             for p in model.parameters():
                 p.requires_grad_(True)
                 p.grad = None  # PyHessian's create_graph backward leaves graph-holding .grad behind
@@ -177,7 +192,7 @@ def main() -> None:
         if notes:
             print(_notes(notes))
         first_q = next(label for label in timings if label.startswith("Q-ResNet18"))
-        ratios.append(f"qat_over_float={timings[first_q].wall_median / timings[reference].wall_median:.3f}")
+        ratios.append(f"qat_over_float={cpu_ratio(timings[first_q], timings[reference]):.3f}")
     if not args.skip_hessian:
         timings, notes = hessian_timings(args)
         print(
@@ -187,10 +202,10 @@ def main() -> None:
         print(markdown_table(timings, "PyHessian trace()" if "PyHessian trace()" in timings else None))
         print(_notes(notes))
         if "PyHessian trace()" in timings:
-            ref = timings["PyHessian trace()"].wall_median
-            exact = timings["hawq.hessian (per_layer)"].wall_median / ref
+            ref = timings["PyHessian trace()"]
+            exact = cpu_ratio(timings["hawq.hessian (per_layer)"], ref)
             print(f"\nexact_blocks_over_pyhessian={exact:.3f}")
-            ratios.append(f"per_layer_over_pyhessian={timings['hawq.hessian (joint)'].wall_median / ref:.3f}")
+            ratios.append(f"per_layer_over_pyhessian={cpu_ratio(timings['hawq.hessian (joint)'], ref):.3f}")
     print()
     for line in ratios:
         print(line)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 import torch
-from sidebyside import add_timing_args, apply_timing_args, header, markdown_table, time_interleaved
+from sidebyside import add_timing_args, apply_timing_args, cpu_ratio, header, markdown_table, time_interleaved
 
 from common.data import build_datasets, build_loaders
 from common.runtime import choose_device, make_grad_scaler, seed_everything
@@ -67,8 +67,8 @@ def main() -> int:
     print(markdown_table(timings, "float"))
     for mode, t in timings.items():
         print(f"- {mode}: {images / t.wall_median:.1f} images/s (wall median)")
-    print(f"\nsearch_over_float={timings['search'].wall_median / timings['float'].wall_median:.3f}")
-    print(f"final_over_float={timings['final'].wall_median / timings['float'].wall_median:.3f}")
+    print(f"\nsearch_over_float={cpu_ratio(timings['search'], timings['float']):.3f}")
+    print(f"final_over_float={cpu_ratio(timings['final'], timings['float']):.3f}")
     return 0
 
 
