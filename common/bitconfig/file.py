@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from common.runtime.files import atomic_write_text
 
 FORMAT = "mpq-bitconfig"
 VERSION = 1
@@ -330,22 +331,7 @@ def write_bitconfig(cfg: BitConfig, path: str | os.PathLike) -> Path:
         text = _dumps(cfg)
     except (TypeError, ValueError) as e:
         raise BitConfigError(_one_line(f"{path}: cannot write bit config as JSON: {e}")) from e
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 # ----------------------------------------------------------------------------------------------------------------

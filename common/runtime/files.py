@@ -34,12 +34,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success fsync it and ``os.replace`` it onto ``path``.
 
     If the block raises, the temporary file is removed and ``path`` keeps its old content.
-    ``mode`` is ``"wb"`` or ``"w"`` (text, UTF-8).
+    ``mode`` is ``"wb"`` or ``"w"`` (text, UTF-8). The file gets the permissions of a plain ``open``: 0666 less
+    the process's umask.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open mode must be 'w' or 'wb', not {mode!r}")
@@ -48,6 +55,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp's 0600 would hide results from the user's group
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
             yield handle
             handle.flush()

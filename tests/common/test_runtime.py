@@ -417,3 +417,28 @@ def test_save_figure_writes_atomically_and_closes(tmp_path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary file left
     assert not plt.fignum_exists(fig.number)
+
+
+def test_atomic_writes_follow_the_umask(tmp_path) -> None:
+    """Results are readable by the group as with a plain open() (mkstemp alone would leave them 0600)."""
+    import os
+    import stat
+
+    from common.bitconfig import uniform_bitconfig, write_bitconfig
+    from common.runtime import atomic_write_text, save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        written = [
+            atomic_write_text(tmp_path / "a.txt", "x"),
+            save_checkpoint({"k": 1}, tmp_path / "c.pth"),
+            write_bitconfig(
+                uniform_bitconfig("tiny_resnet", 8, 8, num_classes=10, input_size=32), tmp_path / "b.json"
+            ),
+        ]
+        for path in written:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+        os.umask(0o077)
+        assert stat.S_IMODE(atomic_write_text(tmp_path / "private.txt", "x").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
