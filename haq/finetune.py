@@ -29,9 +29,15 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    check_at_least,
+    check_output_dir,
+    check_positive,
+    check_state_dict_fits,
     choose_device,
+    require_checkpoint,
     run_main,
     seed_everything,
+    set_resume_hint,
     set_threads,
 )
 from haq import strategies
@@ -96,6 +102,44 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
     g.add_argument("--weights", default=None, help="float weights file for --pretrained (default: published)")
 
 
+def check_training_args(args: argparse.Namespace) -> Path:
+    """Flags of :func:`add_training_args` as one-line errors before anything runs; returns the output folder.
+
+    The output folder is ``-c/--checkpoint``, or the folder of ``--resume`` when a run is resumed (as the
+    original). ``--epochs`` must be >= 1 unless ``-e`` only evaluates.
+    """
+    check_at_least("--epochs", args.epochs, 0 if args.evaluate else 1)
+    check_at_least("--start_epoch", args.start_epoch, 0)
+    check_at_least("--warmup_epoch", args.warmup_epoch, 0)
+    check_at_least("--train_batch", args.train_batch, 1)
+    check_at_least("--test_batch", args.test_batch, 1)
+    check_at_least("-j/--workers", args.workers, 0)
+    check_positive("--lr", args.lr)
+    check_positive("--gamma", args.gamma)
+    check_at_least("--momentum", args.momentum, 0)
+    check_at_least("--wd", args.weight_decay, 0)
+    if args.resume and not args.evaluate:
+        return check_output_dir("--resume's folder", Path(args.resume).parent)
+    return check_output_dir("-c/--checkpoint", args.checkpoint)
+
+
+def load_resume_weights(model: nn.Module, args: argparse.Namespace) -> dict:
+    """``--resume`` into ``model`` (non-strictly, as the original); returns the whole checkpoint when training resumes.
+
+    Another architecture's tensors, and a bare state dict where a training run resumes (it needs ``epoch``
+    and ``state_dict``), are one-line errors naming the file.
+    """
+    state = read_released_state_dict(args.resume)
+    check_state_dict_fits(model, state, f"--resume {args.resume}")
+    full = (
+        {}
+        if args.evaluate
+        else require_checkpoint(load_released(args.resume), args.resume, ("state_dict", "epoch"))
+    )
+    model.load_state_dict(state, strict=False)
+    return dict(full)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m haq.finetune", description=__doc__.split("\n\n")[0])
     add_training_args(p, 1e-5, "resnet50")
@@ -158,11 +202,18 @@ def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, n
         raise UsageError(
             f"strategy entries must be {want} in {'linear' if args.linear_quantization else 'K-means'} mode"
         )
+    low = 2 if args.linear_quantization else 1  # signed linear weights at 1 bit: 2^(b-1) - 1 = 0 levels
+    for name, entry in zip(names, strategy, strict=True):
+        if any(not isinstance(b, int) or b < low for b in (entry if pairs else [entry])):
+            raise UsageError(
+                f"strategy entry {entry} of layer {name!r}: bits must be integers >= {low} in this mode"
+            )
     return strategy
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    out_dir = check_training_args(args)
     set_threads(args.threads)
     if args.linear_quantization != is_quantized_arch(args.arch):
         need = "a q* model (e.g. qmobilenetv2)" if args.linear_quantization else "a float model"
@@ -192,10 +243,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ckpt_dir = Path(args.checkpoint)
     start_epoch, best_acc, opt_state = args.start_epoch, 0.0, None
     if args.resume:
-        state = read_released_state_dict(args.resume)
-        model.load_state_dict(state, strict=False)
+        full = load_resume_weights(model, args)
         if not args.evaluate:
-            full = load_released(args.resume)
             start_epoch, best_acc, opt_state = (
                 full.get("epoch", 0),
                 float(full.get("best_acc", 0.0)),
@@ -225,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             books.clear()
             books.update(quantize_model(model, strategy, max_iter=50, random_state=args.manualSeed + 1))
 
+    set_resume_hint(f"--resume {out_dir / 'checkpoint.pth.tar'}", out_dir / "checkpoint.pth.tar")
     with RunLogger(ckpt_dir, args) as logger:
         write_bitconfig(cfg, ckpt_dir / "bitconfig.json")
         best = fit(args, model, optimizer, (train_loader, val_loader), device, logger, ckpt_dir, start_epoch, best_acc,

@@ -16,11 +16,19 @@ from typing import Any
 
 import torch
 
-from common.runtime import RunLogger, UsageError, choose_device, run_main, seed_everything, set_threads
-from haq.finetune import add_training_args, make_loaders
+from common.runtime import (
+    RunLogger,
+    UsageError,
+    choose_device,
+    run_main,
+    seed_everything,
+    set_resume_hint,
+    set_threads,
+)
+from haq.finetune import add_training_args, check_training_args, load_resume_weights, make_loaders
 from haq.lib.utils.fit import fit
 from haq.lib.utils.train import evaluate
-from haq.models import build_haq_model, is_quantized_arch, load_released, read_released_state_dict
+from haq.models import build_haq_model, is_quantized_arch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    out_dir = check_training_args(args)
     set_threads(args.threads)
     if is_quantized_arch(args.arch):
         raise UsageError(f"pretrain.py trains float models; use {args.arch[1:]!r} instead of {args.arch!r}")
@@ -48,9 +57,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     if args.resume:
-        model.load_state_dict(read_released_state_dict(args.resume), strict=False)
+        full = load_resume_weights(model, args)
         if not args.evaluate:
-            full = load_released(args.resume)
             start_epoch, best_acc = full.get("epoch", 0), float(full.get("best_acc", 0.0))
             if full.get("optimizer"):
                 optimizer.load_state_dict(full["optimizer"])
@@ -59,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         stats = evaluate(model, val_loader, device)
         print(f"Test Loss: {stats['loss']:.4f}, Test Acc: {stats['top1']:.2f} (top-5 {stats['top5']:.2f})")
         return stats
+    set_resume_hint(f"--resume {out_dir / 'checkpoint.pth.tar'}", out_dir / "checkpoint.pth.tar")
     with RunLogger(ckpt_dir, args) as logger:
         best = fit(
             args,

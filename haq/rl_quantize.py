@@ -29,11 +29,20 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    check_at_least,
+    check_fraction,
+    check_input_file,
+    check_output_dir,
+    check_output_file,
+    check_positive,
+    check_range,
     choose_device,
     load_checkpoint,
     progress,
+    require_checkpoint,
     run_main,
     save_checkpoint,
+    set_resume_hint,
     set_threads,
 )
 from haq.lib.env.budget import kmeans_size, latency_cost, reference_latency
@@ -165,6 +174,34 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("train_episode", "bsize", "rmsize", "data_bsize", "train_size", "val_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be positive")
+    for name in ("finetune_lr", "lr_c", "lr_a", "finetune_gamma"):
+        check_positive(f"--{name}", getattr(args, name))
+    for name in ("hidden1", "hidden2", "n_update", "window_length"):
+        check_at_least(f"--{name}", getattr(args, name), 1)
+    check_at_least("--finetune_epoch", args.finetune_epoch, 1 if args.finetune_flag else 0)
+    check_at_least("--n_worker", args.n_worker, 0)
+    check_at_least("--init_delta", args.init_delta, 0)
+    check_range("--discount", args.discount, 0, 1)
+    check_fraction("--tau", args.tau)
+    check_fraction("--delta_decay", args.delta_decay)
+    out_dir = check_output_dir("--output", output_folder(args))
+    if args.bitconfig is not None:
+        check_output_file("--bitconfig", args.bitconfig)
+    if args.resume != "default":  # a resume file is read before anything is written
+        path = check_input_file(
+            "--resume", out_dir / "search_state.pth" if args.resume == "auto" else args.resume
+        )
+        require_checkpoint(load_checkpoint(path), path, SEARCH_STATE_KEYS)
+
+
+#: What ``search_state.pth`` holds (:func:`save_search_state`); ``--resume`` needs all of it.
+SEARCH_STATE_KEYS = ("episode", "agent", "memory", "rng", "embedding", "best_reward", "best_policy")
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """``<output>/<arch>_<dataset>[_<suffix>]``."""
+    folder = f"{args.arch}_{args.dataset}" + (f"_{args.suffix}" if args.suffix is not None else "")
+    return Path(args.output) / folder
 
 
 def _rng_state(agent: DDPG) -> dict[str, Any]:
@@ -314,8 +351,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     episode = LinearEpisode if args.linear_quantization else KMeansEpisode
     env.evaluate = episode(model, pretrained_state, train_loader, val_loader, args, device)
-    folder = f"{args.arch}_{args.dataset}" + (f"_{args.suffix}" if args.suffix is not None else "")
-    out_dir = Path(args.output) / folder
+    out_dir = output_folder(args)
+    env.evaluate.checkpoint = out_dir / "search_state.pth"  # named when a fine-tune loss turns NaN
+    set_resume_hint(f"--resume {out_dir / 'search_state.pth'}", out_dir / "search_state.pth")
     key = "top5" if args.use_top5 else "top1"
     with RunLogger(out_dir, args) as logger:
         org = evaluate(model, train_loader if args.linear_quantization else val_loader, device, desc="float")

@@ -54,8 +54,14 @@ def save_checkpoint(
 def _one_line_reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for line in lines:  # torch's weights_only message names the offending global on a later line
-        if "Unsupported global" in line or "WeightsUnpickler error" in line:
+        if "Unsupported global" in line:
             return line
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error" in line:  # the detail is after the colon or on the next line
+            detail = line.split("WeightsUnpickler error", 1)[1].strip(" :") or (
+                lines[i + 1] if i + 1 < len(lines) else ""
+            )
+            return f"unreadable as a tensor checkpoint ({detail or 'unpickling failed'})"
     return lines[0] if lines else type(exc).__name__
 
 

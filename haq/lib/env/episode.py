@@ -13,11 +13,13 @@ The learning rate is multiplied by ``finetune_gamma`` after each fine-tune epoch
 from __future__ import annotations
 
 from argparse import Namespace
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from common.runtime import LossGuard
 from haq.lib.utils.kmeans import kmeans_update_model, quantize_model
 from haq.lib.utils.linear_quant import calibrate, set_bits
 from haq.lib.utils.train import evaluate, train_epoch
@@ -33,6 +35,8 @@ class _Episode:
         self.args, self.device = args, device
         self.key = "top5" if args.use_top5 else "top1"
         self.calls = 0
+        #: named as the last good checkpoint when a fine-tune loss turns NaN (the search's resume file)
+        self.checkpoint: Path | None = None
 
     def restore(self) -> torch.optim.Optimizer:
         self.model.load_state_dict(self.pretrained, strict=False)
@@ -42,10 +46,12 @@ class _Episode:
 
     def finetune(self, optimizer: torch.optim.Optimizer, after_step=None) -> float:
         best = 0.0
-        for _ in range(self.args.finetune_epoch):
+        guard = LossGuard(checkpoint=self.checkpoint, what="loss of the in-search fine-tune")
+        for epoch in range(self.args.finetune_epoch):
             stats = train_epoch(
-                self.model, self.train_loader, optimizer, self.device, after_step, desc="finetune"
-            )
+                self.model, self.train_loader, optimizer, self.device, after_step, desc="finetune",
+                guard=guard, epoch=epoch,
+            )  # fmt: skip
             best = max(best, stats[self.key])
             for group in optimizer.param_groups:
                 group["lr"] *= self.args.finetune_gamma

@@ -31,7 +31,14 @@ import torch
 from torch import nn
 
 from common.layers import enumerate_layers
-from common.runtime import UsageError, add_threads_arg, choose_device, run_main, set_threads
+from common.runtime import (
+    UsageError,
+    add_threads_arg,
+    check_output_file,
+    choose_device,
+    run_main,
+    set_threads,
+)
 from haq.lib.env.embedding import quantizable_modules
 from haq.lib.simulator.latency_table import SIMULATOR_BATCH, table_path
 from haq.lib.utils.linear_quant import QUANT_TYPES
@@ -137,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     if args.batch < 1 or args.repeats < 1:
         raise UsageError("--batch and --repeats must be positive")
+    check_output_file("--out", args.out or table_path(args.arch, args.dataset, args.batch))
     size = 224 if "imagenet" in args.dataset else get_spec(base_arch(args.arch)).input_size
     model = build_haq_model(args.arch, num_classes=10 if args.dataset == "digits" else 1000)
     if args.mode == "analytic":

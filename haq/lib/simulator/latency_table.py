@@ -31,7 +31,13 @@ def load_table(path: str | Path, arch: str = "", dataset: str = "") -> np.ndarra
             f"no latency table {path}; build one with `python -m haq.lib.simulator.build_table --arch {arch or 'ARCH'}"
             f" --dataset {dataset or 'DATASET'}` or pass --latency_table FILE"
         )
-    table = np.load(path)
+    try:
+        table = np.load(path)  # allow_pickle stays False: a table is a plain float array
+    except (ValueError, OSError, EOFError) as exc:
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise UsageError(f"latency table {path} is not a NumPy table file ({reason})") from None
+    if not isinstance(table, np.ndarray):
+        raise UsageError(f"latency table {path} is not a single NumPy array (.npy)")
     if table.ndim != 3 or table.shape[1] != table.shape[2]:
         raise UsageError(f"latency table {path} has shape {table.shape}, expected [layers, bits, bits]")
     return table.copy()

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from common.runtime import RunLogger, autocast_context, progress, save_checkpoint
+from common.runtime import LossGuard, RunLogger, autocast_context, check_finite, progress, save_checkpoint
 from haq.lib.utils.train import evaluate, train_epoch
 
 
@@ -66,6 +66,7 @@ def fit(
     train_loader, val_loader = loaders
     runner = _Autocast(model, device) if getattr(args, "half", False) else model
     lr = optimizer.param_groups[0]["lr"]
+    guard = LossGuard(checkpoint=checkpoint_dir / "checkpoint.pth.tar")
     for epoch in progress(
         range(start_epoch, args.epochs), desc="epochs", initial=start_epoch, total=args.epochs
     ):
@@ -74,8 +75,9 @@ def fit(
             group["lr"] = lr
         if before_epoch is not None:
             after_step = before_epoch(epoch) or after_step
-        train = train_epoch(runner, train_loader, optimizer, device, after_step)
+        train = train_epoch(runner, train_loader, optimizer, device, after_step, guard=guard, epoch=epoch)
         val = evaluate(runner, val_loader, device)
+        check_finite(val["loss"], epoch=epoch, what="validation loss", checkpoint=guard.checkpoint)
         is_best = val["top1"] > best_acc
         best_acc = max(best_acc, val["top1"])
         logger.log_epoch(

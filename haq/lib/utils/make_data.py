@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import UsageError, run_main
+from common.runtime import UsageError, check_input_file, check_output_dir, run_main
 
 CLASS_LIST = Path(__file__).resolve().parent / "imagenet100.txt"
 
@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dst", default="data/imagenet100", help="folder to create")
     p.add_argument("--classes", default=str(CLASS_LIST), help="class list (default: HAQ's imagenet100.txt)")
     args = p.parse_args(argv)
+    check_input_file("--classes", args.classes)
+    check_output_dir("--dst", args.dst)
     made = link_subset(args.src, args.dst, read_classes(args.classes))
     print(f"linked {made} class folders into {args.dst}")
     return 0

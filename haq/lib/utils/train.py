@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from common.runtime import AverageMeter, accuracy, progress
+from common.runtime import AverageMeter, LossGuard, accuracy, progress
 
 
 def train_epoch(
@@ -19,21 +19,32 @@ def train_epoch(
     device: torch.device,
     after_step: Callable[[], None] | None = None,
     desc: str = "train",
+    *,
+    guard: LossGuard | None = None,
+    epoch: int | None = None,
 ) -> dict[str, float]:
-    """One epoch in train mode; returns running-average ``loss``, ``top1``, ``top5`` over the epoch."""
+    """One epoch in train mode; returns running-average ``loss``, ``top1``, ``top5`` over the epoch.
+
+    A NaN/inf loss raises :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (where the
+    averages are read anyway), naming ``epoch``, the step and ``guard``'s checkpoint; pass the caller's
+    ``guard`` for that, else a plain one is used.
+    """
+    guard = guard if guard is not None else LossGuard()
     criterion = nn.CrossEntropyLoss()
     model.train()
     meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
-    for inputs, targets in progress(loader, desc=desc, leave=False):
+    for step, (inputs, targets) in enumerate(progress(loader, desc=desc, leave=False)):
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         out = model(inputs)
         loss = criterion(out, targets)
+        guard.observe(loss, epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if after_step is not None:
             after_step()
         _update(meters, loss, out, targets)
+    guard.check()
     return {k: float(m.avg) for k, m in meters.items()}
 
 
