@@ -12,6 +12,8 @@ In HAWQ-V3's ResNets a block's ``conv1`` and its ``downsample`` conv read the bl
 quantizer. A method that gives them different input bits (HAQ, OMPQ and ProQHA search them apart) cannot be
 trained there as it is: :func:`share_input_bits` raises the shared quantizer to the larger of the two, the
 fine-tuned file is written next to the run (``bit_config_common.json``) and its BOPs are reported with it.
+Likewise a weight below 2 bits (HMQ may choose 1) is trained at 2 bits: HAWQ-V3's symmetric quantizer has no
+positive level at 1 bit.
 """
 
 from __future__ import annotations
@@ -50,6 +52,28 @@ def share_input_bits(cfg: BitConfig, groups: list[list[str]]) -> tuple[BitConfig
     ), notes
 
 
+#: HAWQ-V3's symmetric weight quantizer has 2^(b-1) - 1 positive levels: none at 1 bit
+MIN_WEIGHT_BITS = 2
+
+
+def raise_weight_bits(cfg: BitConfig, minimum: int = MIN_WEIGHT_BITS) -> tuple[BitConfig, list[str]]:
+    """``cfg`` with every weight below ``minimum`` bits raised to it; a note naming the raised layers.
+
+    HMQ may choose 1-bit weights, which HAWQ-V3's symmetric quantizer cannot represent (its scale divides by
+    2^(b-1) - 1 = 0); the common path trains them at 2 bits and says so.
+    """
+    low = sorted(name for name, lb in cfg.layers.items() if lb.w < minimum)
+    if not low:
+        return cfg, []
+    layers = {name: LayerBits(max(lb.w, minimum), lb.a, dict(lb.extra)) for name, lb in cfg.layers.items()}
+    raised = BitConfig(
+        cfg.arch, layers, cfg.method, cfg.source, cfg.num_classes, cfg.input_size, {}, cfg.extra
+    )
+    return raised, [
+        f"{', '.join(low)}: w<{minimum} trained at w={minimum} (HAWQ-V3's quantizer needs 2 bits)"
+    ]
+
+
 def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
     """The ``hawq.quant_train`` command line of the common path."""
     r = ctx.recipe
@@ -70,11 +94,14 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
 def finetune_common(ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
     """Fine-tune ``bitconfig`` on the common path; the top-1 is that of the last epoch.
 
-    When shared input quantizers had to be raised, the notes say which and give the BOPs actually trained.
+    When shared input quantizers or weights below 2 bits had to be raised, the notes say which and give the BOPs
+    actually trained.
     """
     from hawq import quant_train
 
     cfg, notes = share_input_bits(read_bitconfig(bitconfig), shared_input_groups(ctx.arch, ctx.num_classes))
+    cfg, weight_notes = raise_weight_bits(cfg)
+    notes += weight_notes
     if notes:
         bitconfig = write_bitconfig(cfg, Path(out) / "bit_config_common.json")
         gbops = measure(ctx.layers, {n: (lb.w, lb.a) for n, lb in cfg.layers.items()}).gbops

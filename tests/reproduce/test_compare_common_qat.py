@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.bitconfig import LayerBits, uniform_bitconfig
-from reproduce.compare.common_qat import share_input_bits, shared_input_groups
+from reproduce.compare.common_qat import raise_weight_bits, share_input_bits, shared_input_groups
 
 
 def test_tiny_resnet_shares_block_inputs_between_conv1_and_downsample() -> None:
@@ -26,6 +26,22 @@ def test_share_input_bits_raises_each_group_to_its_largest_request() -> None:
     assert cfg.layers["layer2.0.conv1"].a == 5
     same, none = share_input_bits(out, shared_input_groups("tiny_resnet", 10))
     assert none == [] and same.layers == out.layers
+
+
+def test_one_bit_weights_are_trained_at_two_bits_and_said_so() -> None:
+    """HMQ may pick 1-bit weights; HAWQ-V3's symmetric quantizer has no level for them (it used to train NaNs)."""
+    cfg = uniform_bitconfig("tiny_resnet", 4, 4, keep_first_last=8, num_classes=10, input_size=32)
+    cfg.layers["layer3.0.conv2"] = LayerBits(1, 4, {"threshold": 1})
+    cfg.costs = {"GBOPs": 1.0}
+    out, notes = raise_weight_bits(cfg)
+    assert out.layers["layer3.0.conv2"] == LayerBits(2, 4, {"threshold": 1})
+    assert {n: lb for n, lb in out.layers.items() if n != "layer3.0.conv2"} == {
+        n: lb for n, lb in cfg.layers.items() if n != "layer3.0.conv2"
+    }
+    assert out.costs == {} and len(notes) == 1 and "layer3.0.conv2" in notes[0]
+    assert cfg.layers["layer3.0.conv2"].w == 1  # the input is left alone
+    same, none = raise_weight_bits(out)
+    assert none == [] and same is out
 
 
 def test_common_path_argv_follows_the_activation_rule(tmp_path) -> None:
