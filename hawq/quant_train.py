@@ -47,9 +47,11 @@ from common.runtime import (
     autocast_context,
     choose_device,
     cleanup_distributed,
+    gather_rng_states,
     init_distributed,
     load_checkpoint,
     progress,
+    restore_rng_states,
     run_main,
     save_checkpoint,
     seed_everything,
@@ -83,8 +85,10 @@ from hawq.utils.quant_config import (
     freeze_model,
     read_module_bits,
     scheme_module_bits,
+    set_ddp_sync,
     unfreeze_model,
 )
+from hawq.utils.quantization_utils.quant_modules import QuantBnConv2d
 
 log = logging.getLogger("hawq.quant_train")
 TEACHER_ARCHS = {"resnet101": "resnet101_v1", "resnet50": "resnet50_v1", "resnet101b": "resnet101"}
@@ -174,7 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--amp", default="none", choices=("none", "bf16", "fp16"), help="autocast for the float ops"
     )
+    add_ddp_sync_args(new)
     return p
+
+
+def add_ddp_sync_args(group: Any, underscore: bool = False) -> None:
+    """``--sync-bn`` and ``--sync-act-range`` (also spelt with underscores where the parser is ``--like_this``)."""
+
+    def names(flag: str) -> list[str]:
+        return [flag, flag.replace("-", "_").replace("__", "--")] if underscore else [flag]
+
+    group.add_argument(
+        *names("--sync-bn"),
+        dest="sync_bn",
+        action="store_true",
+        help="DDP: unfolded-BN batch statistics over all ranks (default: per rank, as the original)",
+    )
+    group.add_argument(
+        *names("--sync-act-range"),
+        dest="sync_act_range",
+        action="store_true",
+        help="DDP: activation ranges from the min/max over all ranks (default: each rank's own batch)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -339,6 +364,7 @@ class Trainer:
         self.save_path = Path(args.save_path)
         self.guard = LossGuard(checkpoint=self.save_path / "checkpoint.pth.tar")  # NaN/inf losses (no sync)
         self.amp = args.amp != "none"
+        self.first_batch = 0  # batches of the current epoch done before a mid-epoch resume
 
     def _set_train_mode(self) -> None:
         # --fix-BN trains in eval mode (BN folded with frozen statistics); QuantAct ranges still move
@@ -347,7 +373,9 @@ class Trainer:
         else:
             self.model.train()
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def train_epoch(self, epoch: int, first_batch: int = 0) -> dict[str, float]:
+        """One epoch; ``first_batch`` > 0 continues one that a mid-epoch checkpoint interrupted (the loader
+        already skips the batches before it)."""
         args = self.args
         self._set_train_mode()
         losses, top1, top5 = AverageMeter("Loss"), AverageMeter("Acc@1"), AverageMeter("Acc@5")
@@ -355,7 +383,8 @@ class Trainer:
         period = 0
         if self.teacher is not None and args.evaluate_times > 0:
             period = len(self.train_loader.dataset) // (args.batch_size * args.evaluate_times) + 2
-        for i, (images, target) in enumerate(progress(self.train_loader, desc=f"Epoch [{epoch}]")):
+        batches = progress(self.train_loader, desc=f"Epoch [{epoch}]")
+        for i, (images, target) in enumerate(batches, start=first_batch):
             images, target = images.to(self.device), target.to(self.device)
             with autocast_context(self.device, self.amp, args.amp):
                 output = self.model(images).float()
@@ -386,7 +415,7 @@ class Trainer:
                 self.guard.check()
                 acc = self.validate()
                 self._set_train_mode()
-                self.save(epoch, acc)
+                self.save(epoch, acc, batches_done=i + 1)
         self.guard.check()  # before validate() and save() can write this epoch's weights
         return {"train_loss": losses.avg, "train_acc1": top1.avg, "train_acc5": top5.avg}
 
@@ -416,28 +445,47 @@ class Trainer:
         self.last_val = {"val_loss": losses.avg, "val_acc1": top1.avg, "val_acc5": top5.avg}
         return top1.avg
 
-    def save(self, epoch: int, acc1: float) -> None:
+    def save(self, epoch: int, acc1: float, batches_done: int = 0) -> None:
+        """``checkpoint.pth.tar`` (and ``model_best.pth.tar``) after ``epoch``, or after ``batches_done`` of its
+        batches. Beyond the original's entries: every rank's generator states (``rng``), the BN-folding
+        counters (``bn_counters``) and, mid-epoch, ``resume_epoch``/``resume_batch`` (``epoch`` keeps the
+        original's ``epoch + 1``), so ``--resume ... --resume-quantize`` continues exactly."""
         is_best = acc1 > self.best_acc1
         self.best_acc1 = max(acc1, self.best_acc1)
+        rng = gather_rng_states()  # a collective: every rank takes part
         if not self.dist.is_main:
             return
+        bare = unwrap_model(self.model)
         state = {
             "epoch": epoch + 1,
             "arch": self.args.arch,
-            "state_dict": to_cpu(unwrap_model(self.model).state_dict()),
+            "state_dict": to_cpu(bare.state_dict()),
             "best_acc1": torch.tensor(self.best_acc1),
             "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "bn_counters": {
+                n: int(m.counter) for n, m in bare.named_modules() if isinstance(m, QuantBnConv2d)
+            },
         }
+        if batches_done:
+            state.update({"resume_epoch": epoch, "resume_batch": batches_done})
         save_checkpoint(state, self.save_path / "checkpoint.pth.tar", is_best=is_best)
 
 
-def _restore_training_state(args: argparse.Namespace, optimizer: torch.optim.Optimizer) -> float:
-    """Epoch, best accuracy and optimizer from ``--resume`` (whenever the file has them)."""
+def _restore_training_state(
+    args: argparse.Namespace, optimizer: torch.optim.Optimizer
+) -> tuple[float, dict[str, Any]]:
+    """Epoch, best accuracy and optimizer from ``--resume`` (whenever the file has them), and the checkpoint.
+
+    A mid-epoch checkpoint (``resume_epoch``/``resume_batch``) resumes inside its epoch.
+    """
     checkpoint = load_checkpoint(args.resume)
     if not isinstance(checkpoint, dict):
-        return 0.0
+        return 0.0, {}
     if "epoch" in checkpoint:
         args.start_epoch = int(checkpoint["epoch"])
+    if "resume_batch" in checkpoint:
+        args.start_epoch = int(checkpoint["resume_epoch"])
     best = float(checkpoint.get("best_acc1", 0.0))
     if "optimizer" in checkpoint:
         try:
@@ -445,7 +493,19 @@ def _restore_training_state(args: argparse.Namespace, optimizer: torch.optim.Opt
         except (ValueError, KeyError) as exc:
             log.warning("optimizer state of '%s' not restored: %s", args.resume, exc)
     log.info("=> resumed meta information from '%s' (epoch %d)", args.resume, args.start_epoch)
-    return best
+    return best, checkpoint
+
+
+def _restore_run_state(model: nn.Module, checkpoint: dict[str, Any], dist: Any) -> int:
+    """Generator states and BN-folding counters of a checkpoint written by :meth:`Trainer.save`; returns the
+    batches of ``start_epoch`` already done (0 at an epoch boundary)."""
+    if "rng" in checkpoint and not restore_rng_states(checkpoint["rng"], dist.rank, dist.world_size):
+        log.warning("the checkpoint's generator states are from another number of processes: not restored")
+    counters = checkpoint.get("bn_counters", {})
+    for name, module in unwrap_model(model).named_modules():
+        if isinstance(module, QuantBnConv2d) and name in counters:
+            module.counter.fill_(int(counters[name]))
+    return int(checkpoint.get("resume_batch", 0))
 
 
 def _setup_log(save_path: Path, is_main: bool) -> None:
@@ -492,6 +552,7 @@ def run(
     train_loader, val_loader, classes, size = build_data(args, dist.world_size)
     model, notes = build_model(args, classes, size)
     check_supported_bits(model)
+    set_ddp_sync(model, getattr(args, "sync_bn", False), getattr(args, "sync_act_range", False))
     teacher = build_teacher(args, classes)
     logger = RunLogger(args.save_path, args, console=False)
     _setup_log(Path(args.save_path), dist.is_main)
@@ -507,9 +568,10 @@ def run(
     trainer = Trainer(args, model, teacher, optimizer, train_loader, val_loader, device, dist, logger)
     last = Path(args.save_path) / "checkpoint.pth.tar"
     set_resume_hint(f"--resume {last} --resume{'_' if method == 'ompq' else '-'}quantize", last)
+    resumed: dict[str, Any] = {}
     if args.resume and args.resume_quantize:
         # a float checkpoint's epoch and optimizer belong to another run: only a QAT checkpoint resumes them
-        trainer.best_acc1 = _restore_training_state(args, optimizer)
+        trainer.best_acc1, resumed = _restore_training_state(args, optimizer)
     cfg = portable_bitconfig(unwrap_model(model), args, classes, size)
     cfg.method = method
     cfg.costs = _costs(cfg, conventions)
@@ -520,11 +582,14 @@ def run(
         acc1 = trainer.validate()
         result = {"arch": args.arch, "val_acc1": acc1, **trainer.last_val}
     else:
+        first_batch = _restore_run_state(model, resumed, dist) if resumed else 0
         for epoch in range(args.start_epoch, args.epochs):
-            set_loader_epoch(train_loader, epoch)
+            set_loader_epoch(train_loader, epoch, skip_batches=first_batch)
             trainer.train_loader = train_loader
+            trainer.first_batch = first_batch
             epoch_schedule(trainer, epoch)
-            row = {"epoch": epoch, **trainer.train_epoch(epoch)}
+            row = {"epoch": epoch, **trainer.train_epoch(epoch, first_batch)}
+            first_batch = 0
             row["lr"] = optimizer.param_groups[0]["lr"]
             acc1 = trainer.validate()
             trainer.save(epoch, acc1)

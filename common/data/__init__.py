@@ -8,6 +8,7 @@ Public API::
     build_split(data, split, transform, ...) -> Dataset
     build_image_folder(root, split, transform=None) -> ImageFolder
     subset_by_fraction(dataset, fraction, seed=0) -> Subset
+    EpochSampler, SeededSamples: the train order and augmentation as functions of (seed, epoch)
     imagenet100_classes(src_root, n_classes=100) -> list[str]
     build_imagenet100(src_root, dst_root, n_classes=100) -> list[str]
     DigitsDataset, SyntheticDataset, CIFAR10Pickles, DataError
@@ -36,6 +37,7 @@ from .folders import (
     load_image,
     split_dir,
 )
+from .sampler import EpochSampler, SeededSamples, epoch_generator
 from .subsets import (
     IMAGENET100_FIRST,
     IMAGENET100_LAST,
@@ -71,6 +73,7 @@ __all__ = [
     "DataError",
     "DigitsDataset",
     "EMBEDDED",
+    "EpochSampler",
     "IMAGENET100_FIRST",
     "IMAGENET100_LAST",
     "IMAGENET_MEAN",
@@ -78,6 +81,7 @@ __all__ = [
     "PRESETS",
     "PROQHA_CIFAR_MEAN",
     "PROQHA_CIFAR_STD",
+    "SeededSamples",
     "SyntheticDataset",
     "TransformPreset",
     "VAL_ALIASES",
@@ -89,6 +93,7 @@ __all__ = [
     "build_transforms",
     "digits_mean_std",
     "digits_split",
+    "epoch_generator",
     "has_cifar10_pickles",
     "imagenet100_classes",
     "load_image",

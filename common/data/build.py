@@ -21,11 +21,12 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .embedded import DigitsDataset, SyntheticDataset
 from .errors import DataError, show_path
 from .folders import VAL_ALIASES, CIFAR10Pickles, build_image_folder, has_cifar10_pickles
+from .sampler import EpochSampler, SeededSamples
 from .subsets import subset_by_fraction
 from .transforms import build_transforms
 
@@ -151,7 +152,7 @@ def _loader(
     workers: int,
     *,
     shuffle: bool,
-    sampler: DistributedSampler | None,
+    sampler: Sampler | None,
     drop_last: bool,
     pin_memory: bool,
     generator: torch.Generator | None,
@@ -186,12 +187,16 @@ def build_loaders(
 ) -> tuple[DataLoader, DataLoader | None]:
     """DataLoaders ``(train, val)``; ``val`` is None when ``val_ds`` is None.
 
-    Train is shuffled by a generator seeded with ``seed``, or, when ``distributed``, split by a
-    ``DistributedSampler(seed=seed)`` (call :func:`set_loader_epoch` every epoch). ``num_replicas`` and
-    ``rank`` default to the initialised process group; pass both to build the loaders without one.
-    Val is never shuffled; every rank sees the whole val set unless ``distributed_val`` (then a
-    non-shuffling DistributedSampler, which pads with repeated items). ``persistent_workers`` is on
-    only when ``workers > 0``; ``pin_memory`` defaults to whether CUDA is available.
+    Train goes through an :class:`~common.data.sampler.EpochSampler`: its order and every item's
+    augmentation are functions of ``(seed, epoch)`` (call :func:`set_loader_epoch` every epoch; a pass
+    without it takes the next epoch number). When ``distributed``, rank ``r`` of ``W`` gets its share of
+    that same global order, so ``W`` ranks with batch ``b`` step through the batches one process with
+    batch ``W*b`` takes. ``num_replicas`` and ``rank`` default to the initialised process group; pass
+    both to build the loaders without one. ``train_loader.dataset`` is the dataset wrapped in
+    :class:`~common.data.sampler.SeededSamples` (its attributes are forwarded). Val is never shuffled;
+    every rank sees the whole val set unless ``distributed_val`` (then a non-shuffling
+    DistributedSampler, which pads with repeated items). ``persistent_workers`` is on only when
+    ``workers > 0``; ``pin_memory`` defaults to whether CUDA is available.
     """
     if batch_size < 1 or workers < 0:
         raise DataError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {workers}")
@@ -204,22 +209,29 @@ def build_loaders(
         raise RuntimeError(
             "distributed loaders need an initialised process group or both num_replicas and rank"
         )
-    train_sampler = (
-        DistributedSampler(
-            train_ds, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=drop_last
-        )
-        if distributed
-        else None
+    if distributed:
+        replicas = dist.get_world_size() if num_replicas is None else int(num_replicas)
+        my_rank = dist.get_rank() if rank is None else int(rank)
+    else:
+        replicas, my_rank = 1, 0
+    train_sampler = EpochSampler(
+        len(train_ds),  # type: ignore[arg-type]
+        int(seed),
+        shuffle=True,
+        num_replicas=replicas,
+        rank=my_rank,
+        drop_last=drop_last,
     )
     train_loader = _loader(
-        train_ds,
+        SeededSamples(train_ds),
         batch_size,
         workers,
-        shuffle=True,
+        shuffle=False,
         sampler=train_sampler,
         drop_last=drop_last,
         pin_memory=pin,
-        generator=None if distributed else torch.Generator().manual_seed(int(seed)),
+        # worker base seeds come from here, not from torch's global generator
+        generator=torch.Generator().manual_seed(int(seed)),
     )
     if val_ds is None:
         return train_loader, None
@@ -241,8 +253,16 @@ def build_loaders(
     return train_loader, val_loader
 
 
-def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
-    """Tell a DistributedSampler which epoch starts (so each epoch gets its own order); no-op otherwise."""
+def set_loader_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:
+    """Make the loader's next pass the one of ``epoch``, starting after its first ``skip_batches`` batches.
+
+    Works with an :class:`~common.data.sampler.EpochSampler` (the train loaders of :func:`build_loaders`)
+    and a DistributedSampler (``skip_batches`` must then be 0); a no-op for other samplers.
+    """
     sampler = getattr(loader, "sampler", None)
-    if isinstance(sampler, DistributedSampler):
+    if isinstance(sampler, EpochSampler):
+        sampler.set_epoch(epoch, skip=int(skip_batches) * int(loader.batch_size or 1))
+    elif isinstance(sampler, DistributedSampler):
+        if skip_batches:
+            raise ValueError("a DistributedSampler cannot skip batches; build the loader with build_loaders")
         sampler.set_epoch(epoch)

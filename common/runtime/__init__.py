@@ -51,7 +51,14 @@ from .files import atomic_open, atomic_write_text, save_figure, to_jsonable, wri
 from .guard import LossGuard, check_finite
 from .meters import AverageMeter, accuracy
 from .runlog import RunLogger, progress
-from .seed import seed_everything, seed_worker
+from .seed import (
+    gather_rng_states,
+    restore_rng_states,
+    rng_state,
+    seed_everything,
+    seed_worker,
+    set_rng_state,
+)
 from .threads import add_threads_arg, set_threads
 
 __all__ = [
@@ -87,6 +94,7 @@ __all__ = [
     "cleanup_distributed",
     "find_resume",
     "format_user_error",
+    "gather_rng_states",
     "get_rank",
     "get_world_size",
     "init_distributed",
@@ -98,12 +106,15 @@ __all__ = [
     "load_state_dict_checked",
     "make_grad_scaler",
     "progress",
+    "restore_rng_states",
+    "rng_state",
     "read_json_file",
     "require_checkpoint",
     "run_main",
     "save_checkpoint",
     "seed_everything",
     "seed_worker",
+    "set_rng_state",
     "set_resume_hint",
     "set_threads",
     "state_dict_from",

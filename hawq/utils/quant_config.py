@@ -221,3 +221,20 @@ def check_supported_bits(model: nn.Module) -> None:
                 f"layer {layer!r}: a={a} is below the 2 bits of a symmetric activation quantizer "
                 "(2^(b-1) - 1 = 0 levels: division by zero)"
             )
+
+
+def set_ddp_sync(model: nn.Module, sync_bn: bool = False, sync_act_range: bool = False) -> tuple[int, int]:
+    """``--sync-bn`` / ``--sync-act-range``: batch statistics and activation ranges over the whole DDP batch.
+
+    Sets ``sync_bn`` on every unfolded-BN module (``QuantBnConv2d``) and ``sync_range`` on every ``QuantAct``
+    (both no-ops without a process group of more than one rank); returns how many of each were set.
+    """
+    n_bn = n_act = 0
+    for module in model.modules():
+        if hasattr(module, "sync_bn"):
+            module.sync_bn = bool(sync_bn)
+            n_bn += 1
+        if isinstance(module, QuantAct):
+            module.sync_range = bool(sync_act_range)
+            n_act += 1
+    return n_bn, n_act

@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--float64_bn_stats", action="store_true", help="hawq.quant_train --float64-bn-stats")
     add_threads_arg(new)
+    hawq_qt.add_ddp_sync_args(new, underscore=True)
     return p
 
 
@@ -169,7 +170,13 @@ class CosineSteps:
     """Iterates a loader and sets the optimizer's lr to :func:`cosine_lr` before every batch it hands out."""
 
     def __init__(
-        self, loader: Any, optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs: int
+        self,
+        loader: Any,
+        optimizer: torch.optim.Optimizer,
+        base: float,
+        epoch: int,
+        epochs: int,
+        first_batch: int = 0,
     ) -> None:
         self.loader, self.optimizer, self.base, self.epoch, self.epochs = (
             loader,
@@ -178,6 +185,7 @@ class CosineSteps:
             epoch,
             epochs,
         )
+        self.first_batch = first_batch  # a mid-epoch resume: the loader skips the batches before it
         self.dataset = loader.dataset
         self.last_lr = base
 
@@ -186,7 +194,7 @@ class CosineSteps:
 
     def __iter__(self) -> Iterator[Any]:
         iters = len(self.loader)
-        for i, batch in enumerate(self.loader):
+        for i, batch in enumerate(self.loader, start=self.first_batch):
             self.last_lr = cosine_lr(self.base, self.epoch * iters + i, self.epochs * iters)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.last_lr
@@ -208,7 +216,7 @@ def ompq_epoch_schedule(trainer: hawq_qt.Trainer, epoch: int) -> None:
     if trainer.teacher is None or trainer.args.kd_cosine:
         args = trainer.args
         trainer.train_loader = CosineSteps(
-            trainer.train_loader, trainer.optimizer, args.lr, epoch, args.epochs
+            trainer.train_loader, trainer.optimizer, args.lr, epoch, args.epochs, trainer.first_batch
         )
 
 

@@ -422,7 +422,8 @@ def test_loaders_plain():
     train_ds = D.SyntheticDataset(10, image_size=4, transform=T.ToTensor())
     val_ds = D.SyntheticDataset(7, image_size=4, transform=T.ToTensor(), seed=1)
     tl, vl = D.build_loaders(train_ds, val_ds, batch_size=4, workers=0, distributed=False, seed=0)
-    assert isinstance(vl.sampler, SequentialSampler) and not isinstance(tl.sampler, SequentialSampler)
+    assert isinstance(vl.sampler, SequentialSampler) and isinstance(tl.sampler, D.EpochSampler)
+    assert isinstance(tl.dataset, D.SeededSamples) and tl.dataset.targets == train_ds.targets
     assert not tl.persistent_workers and tl.pin_memory == torch.cuda.is_available()
     xb, yb = next(iter(tl))
     assert xb.shape == (4, 3, 4, 4) and yb.dtype == torch.int64
@@ -430,11 +431,13 @@ def test_loaders_plain():
     assert torch.cat([b[1] for b in vl]).tolist() == val_ds.targets
     tl2, _ = D.build_loaders(train_ds, val_ds, 4, 0, False, 0)
     tl2b, _ = D.build_loaders(train_ds, val_ds, 4, 0, False, 0)
-    order = list(tl2.sampler)
-    assert order == list(tl2b.sampler) and sorted(order) == list(range(10))
-    assert list(tl2.sampler) != order  # the next epoch gets a new order
+    order = [i for i, _ in tl2.sampler]
+    assert order == [i for i, _ in tl2b.sampler] and sorted(order) == list(range(10))
+    assert [i for i, _ in tl2.sampler] != order  # the next pass gets the next epoch's order
+    D.set_loader_epoch(tl2, 0)
+    assert [i for i, _ in tl2.sampler] == order  # ... and an epoch's order is a function of (seed, epoch)
     tl3, none = D.build_loaders(train_ds, None, 4, 0, False, 1, val_batch_size=2)
-    assert none is None and list(tl3.sampler) != order
+    assert none is None and [i for i, _ in tl3.sampler] != order
     tlw, vlw = D.build_loaders(train_ds, val_ds, 4, 1, False, 0, val_batch_size=7, pin_memory=False)
     assert tlw.persistent_workers and not tlw.pin_memory and vlw.batch_size == 7
     assert len(list(vlw)) == 1
@@ -445,12 +448,15 @@ def test_loaders_distributed_without_process_group():
     seen = []
     for rank in (0, 1):
         tl, vl = D.build_loaders(ds, ds, 2, 0, distributed=True, seed=3, num_replicas=2, rank=rank)
-        assert isinstance(tl.sampler, DistributedSampler) and tl.sampler.shuffle and tl.sampler.seed == 3
+        assert isinstance(tl.sampler, D.EpochSampler) and tl.sampler.shuffle and tl.sampler.seed == 3
+        assert (tl.sampler.rank, tl.sampler.num_replicas, len(tl.sampler)) == (rank, 2, 5)
         assert isinstance(vl.sampler, SequentialSampler)
-        seen.append(list(tl.sampler))
-        first = list(tl.sampler)
+        seen.append([i for i, _ in tl.sampler])
+        D.set_loader_epoch(tl, 0)
+        first = [i for i, _ in tl.sampler]
+        assert first == seen[-1]
         D.set_loader_epoch(tl, 1)
-        assert list(tl.sampler) != first
+        assert [i for i, _ in tl.sampler] != first
     assert sorted(seen[0] + seen[1]) == list(range(10))
     _, vl = D.build_loaders(ds, ds, 2, 0, True, 0, num_replicas=2, rank=1, distributed_val=True)
     assert isinstance(vl.sampler, DistributedSampler) and not vl.sampler.shuffle

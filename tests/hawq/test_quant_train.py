@@ -53,7 +53,8 @@ def test_uniform8_fix_bn_run_writes_the_original_files(qat8, float_ckpt) -> None
                  "args.json", "epochs.csv", "final.json", "bit_config.json"):  # fmt: skip
         assert (out / name).is_file(), name
     ckpt = load_checkpoint(out / "checkpoint.pth.tar")
-    assert set(ckpt) == {"epoch", "arch", "state_dict", "best_acc1", "optimizer"} and ckpt["epoch"] == 1
+    original = {"epoch", "arch", "state_dict", "best_acc1", "optimizer"}
+    assert set(ckpt) == original | {"rng", "bn_counters"} and ckpt["epoch"] == 1  # + what exact resume needs
     assert "stage1.unit1.quant_act.x_min" in ckpt["state_dict"]
     qckpt = load_checkpoint(out / "quantized_checkpoint.pth.tar")
     assert set(qckpt) == {"convbn_scaling_factor", "fc_scaling_factor", "weight_integer", "bias_integer",

@@ -28,6 +28,16 @@ Two switches beyond the original, both off by default (``hawq.quant_train --roun
   the CPU kernel (oneDNN, BLAS, thread count) adds the products.
 * ``float64_bn_stats`` (unfolded QuantBnConv2d): the batch mean and variance are reduced in float64 and rounded
   to float32, so their value no longer depends on the reduction order at float32 precision.
+
+Two DDP switches, off by default (``--sync-bn`` and ``--sync-act-range``; no effect without a process group of
+more than one rank). The original's DDP keeps per-rank statistics: each rank's unfolded BN normalises with its
+own share of the batch, and each QuantAct moves its range by its own share's min/max (DDP then broadcasts rank
+0's buffers before every forward). With them a DDP run computes what one process computes on the global batch:
+
+* ``sync_bn`` (unfolded QuantBnConv2d): batch mean and variance over every rank's batch
+  (:func:`common.runtime.ddp_sync.global_moments`, differentiable, float64 sums);
+* ``sync_range`` (QuantAct): the batch min/max all-reduced (with ``act_percentile`` the percentiles of all ranks'
+  activations gathered together).
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ from typing import Any, TypeVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from common.runtime.ddp_sync import all_gather_rows, all_reduce_min_max, global_moments, world_active
 
 from .quant_utils import (
     AsymmetricQuantFunction,
@@ -138,6 +150,7 @@ class QuantAct(nn.Module):
         self.fix_flag = fix_flag
         self.act_percentile = act_percentile
         self.fixed_point_quantization = fixed_point_quantization
+        self.sync_range = False
         self.register_buffer("x_min", torch.zeros(1))
         self.register_buffer("x_max", torch.zeros(1))
         self.register_buffer("act_scaling_factor", torch.zeros(1))
@@ -161,8 +174,14 @@ class QuantAct(nn.Module):
 
     def _batch_range(self, x: Tensor) -> tuple[Tensor, Tensor]:
         flat = x.detach().reshape(-1)
+        synced = self.sync_range and world_active()
         if self.act_percentile == 0:
+            if synced:
+                lo, hi = all_reduce_min_max(flat.min().reshape(1), flat.max().reshape(1))
+                return lo.reshape(()), hi.reshape(())
             return torch.aminmax(flat)  # one pass instead of two
+        if synced:
+            flat = all_gather_rows(flat)
         lower = 100 - self.act_percentile if self.quant_mode == "symmetric" else 0
         lo, hi = get_percentile_min_max(flat, lower, self.act_percentile, output_tensor=True)
         return lo, hi  # type: ignore[return-value]
@@ -560,6 +579,7 @@ class QuantBnConv2d(nn.Module):
         self.standard_bn = False
         self.round_input = False
         self.float64_bn_stats = False
+        self.sync_bn = False
 
     def extra_repr(self) -> str:
         return (
@@ -627,16 +647,28 @@ class QuantBnConv2d(nn.Module):
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         w_int = SymmetricQuantFunction.apply(self.conv.weight, self.weight_bit, s_w)
         y = self._conv(x, w_int, self.conv.bias) * s_w.reshape(1, -1, 1, 1)
-        stats_of = y.double() if self.float64_bn_stats else y
-        batch_mean = stats_of.mean(dim=(0, 2, 3)).to(y.dtype)
-        batch_var = stats_of.var(dim=(0, 2, 3)).to(y.dtype)  # unbiased (quirk 7)
+        if self.sync_bn and world_active():
+            mean64, m2, n = global_moments(y, (0, 2, 3), float64=True)
+            batch_mean = mean64.to(y.dtype)
+            batch_var = (m2 / max(n - 1, 1)).to(y.dtype)  # unbiased (quirk 7)
+            biased_var = (m2 / n).to(y.dtype)
+        else:
+            stats_of = y.double() if self.float64_bn_stats else y
+            batch_mean = stats_of.mean(dim=(0, 2, 3)).to(y.dtype)
+            batch_var = stats_of.var(dim=(0, 2, 3)).to(y.dtype)  # unbiased (quirk 7)
+            biased_var = None
         bn = self.bn
         # standard_bn: PyTorch's BatchNorm (biased variance to normalise, running stats with momentum 0.1)
         keep = 0.9 if self.standard_bn else bn.momentum
         with torch.no_grad():
             bn.running_mean.copy_(bn.running_mean * keep + (1 - keep) * batch_mean)
             bn.running_var.copy_(bn.running_var * keep + (1 - keep) * batch_var)
-        norm_var = stats_of.var(dim=(0, 2, 3), unbiased=False).to(y.dtype) if self.standard_bn else batch_var
+        if not self.standard_bn:
+            norm_var = batch_var
+        elif biased_var is not None:
+            norm_var = biased_var
+        else:
+            norm_var = stats_of.var(dim=(0, 2, 3), unbiased=False).to(y.dtype)
         factor = bn.weight / torch.sqrt(norm_var + bn.eps)
         out = factor.view(1, -1, 1, 1) * (y - batch_mean.view(1, -1, 1, 1)) + bn.bias.view(1, -1, 1, 1)
         return out, s_w.reshape(-1) * factor

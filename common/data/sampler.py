@@ -1,0 +1,140 @@
+"""Training order and augmentation as functions of ``(seed, epoch)``, shared by one process and DDP ranks.
+
+:class:`EpochSampler` draws, for every epoch, one permutation of the dataset and one random 63-bit
+number per item from a generator seeded by ``(seed, epoch)`` alone. Rank ``r`` of ``W`` takes the
+items ``r, r + W, r + 2W, ...`` of that permutation (padded or cut to a multiple of ``W`` like
+:class:`torch.utils.data.DistributedSampler`), so with a per-rank batch ``b`` the ``W`` rank batches of
+step ``k`` together hold exactly items ``kWb .. (k+1)Wb - 1``: the batch a single process with batch
+``Wb`` takes at step ``k``. It yields ``(index, item_seed)`` pairs; :class:`SeededSamples` wraps the
+dataset and loads every item with torch's CPU generator seeded by ``item_seed`` (restored afterwards),
+so random crops and flips depend on the item and the epoch only, not on the rank, the worker, the
+batch size or what ran before. Hence
+
+* a run resumed at an epoch boundary sees the data of the uninterrupted run, given the epoch;
+* ``set_epoch(epoch, skip=n)`` starts the next pass after the first ``n`` items of this rank's share
+  (resuming a checkpoint written in the middle of an epoch);
+* a pass without a ``set_epoch`` before it takes the next epoch number (each pass reshuffles).
+
+Transforms must draw from torch's generator (every torchvision transform does); Python's ``random``
+and NumPy's global state are not reseeded per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+__all__ = ["EpochSampler", "SeededSamples", "epoch_generator"]
+
+_MASK63 = (1 << 63) - 1
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator whose stream depends on ``(seed, epoch)`` only (distinct pairs, distinct seeds)."""
+    mixed = (int(seed) * 0x9E3779B97F4A7C15 + int(epoch) * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & _MASK63
+    return torch.Generator().manual_seed(mixed)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Per-epoch shuffled ``(index, item_seed)`` pairs, this rank's share of one global order.
+
+    ``length``: dataset size; ``shuffle=False`` keeps the natural order (item seeds still change per
+    epoch); ``num_replicas``/``rank``: the DDP world (1/0 for one process); ``drop_last``: cut the order
+    to a multiple of ``num_replicas`` instead of padding it with its first items.
+    """
+
+    def __init__(
+        self,
+        length: int,
+        seed: int = 0,
+        *,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if length < 0 or num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"bad sampler set-up: length {length}, rank {rank} of {num_replicas}")
+        self.length = int(length)
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        self.skip = 0
+        if self.drop_last:
+            self.per_rank = self.length // self.num_replicas
+        else:
+            self.per_rank = -(-self.length // self.num_replicas)
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The next pass is ``epoch``'s, starting after the first ``skip`` items of this rank's share."""
+        if skip < 0:
+            raise ValueError(f"skip must be >= 0, got {skip}")
+        self.epoch = int(epoch)
+        self.skip = int(skip)
+
+    def global_order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(indices, item_seeds)`` of the whole epoch before the split by rank (padded / cut)."""
+        gen = epoch_generator(self.seed, epoch)
+        order = torch.randperm(self.length, generator=gen) if self.shuffle else torch.arange(self.length)
+        item_seeds = torch.randint(0, _MASK63, (self.length,), generator=gen, dtype=torch.int64)
+        total = self.per_rank * self.num_replicas
+        if total > self.length:  # pad with the first items, as DistributedSampler does
+            reps = -(-total // max(self.length, 1))
+            order = order.repeat(reps)
+        order = order[:total]
+        return order, item_seeds[order]
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order, item_seeds = self.global_order(self.epoch)
+        mine = slice(self.rank + self.skip * self.num_replicas, None, self.num_replicas)
+        pairs = list(zip(order[mine].tolist(), item_seeds[mine].tolist(), strict=True))
+        self.epoch += 1
+        self.skip = 0
+        return iter(pairs)
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the next pass starts: ``{"epoch", "skip"}``."""
+        return {"epoch": self.epoch, "skip": self.skip}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.set_epoch(int(state["epoch"]), int(state.get("skip", 0)))
+
+
+class SeededSamples(Dataset):
+    """``dataset`` read with ``(index, item_seed)`` keys: torch's CPU generator is seeded with
+    ``item_seed`` while the item loads (its transform runs) and restored afterwards. A plain integer key
+    reads the item with the generator as it is. Other attributes are looked up on ``dataset``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Any:
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        index, item_seed = key
+        gen = torch.default_generator
+        saved = gen.get_state()
+        gen.manual_seed(int(item_seed))
+        try:
+            return self.dataset[int(index)]
+        finally:
+            gen.set_state(saved)
+
+    def __getattr__(self, name: str) -> Any:
+        # "dataset" is not set yet while unpickling; dunders (``__getitems__`` of a Subset, which would
+        # receive the pairs) are never forwarded
+        if name == "dataset" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

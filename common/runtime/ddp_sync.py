@@ -1,0 +1,190 @@
+"""Statistics over the global batch of a DDP run: synchronised BatchNorm on any device, range all-reduce.
+
+Under DDP every rank normalises with the mean and variance of its own share of the batch; a one-process
+run with the same global batch uses the statistics of the whole batch. :func:`convert_sync_batchnorm`
+replaces every BatchNorm by one that reduces its statistics over all ranks: PyTorch's
+:class:`torch.nn.SyncBatchNorm` on CUDA, and :class:`GlobalBatchNorm` elsewhere (``nn.SyncBatchNorm``
+refuses CPU tensors, and the CPU/gloo path is what the tests run). :func:`global_moments` is the
+differentiable reduction itself, for modules that compute their own batch statistics (HAWQ's
+``QuantBnConv2d``); :func:`all_reduce_min_max` and :func:`all_gather_rows` serve activation-range
+trackers. Without a process group (or with one process) everything reduces to the local computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+__all__ = [
+    "GlobalBatchNorm",
+    "all_gather_rows",
+    "all_reduce_min_max",
+    "convert_sync_batchnorm",
+    "global_moments",
+    "sum_over_ranks",
+    "world_active",
+]
+
+
+def world_active() -> bool:
+    """True when a process group with more than one rank exists."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward is again a sum over ranks: every rank's loss reaches every input."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:  # noqa: ANN401
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:  # noqa: ANN401
+        out = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+
+def sum_over_ranks(tensor: Tensor) -> Tensor:
+    """Differentiable sum of ``tensor`` over all ranks (``tensor`` itself when not distributed)."""
+    return _SumOverRanks.apply(tensor) if world_active() else tensor
+
+
+def global_moments(x: Tensor, dims: Sequence[int], float64: bool = True) -> tuple[Tensor, Tensor, int]:
+    """``(mean, sum of squared deviations, count)`` of ``x`` over ``dims`` and over every rank's ``x``.
+
+    Two passes (sum, then sum of squared deviations from the global mean), in float64 by default; both
+    tensors stay in that working precision (divide, then cast to ``x.dtype``: the biased variance is
+    ``m2 / n``, the unbiased one ``m2 / (n - 1)``) and carry gradients to every rank's input.
+    """
+    dims = tuple(dims)
+    local = 1
+    for d in dims:
+        local *= x.shape[d]
+    count = torch.tensor([float(local)], dtype=torch.float64, device=x.device)
+    if world_active():
+        dist.all_reduce(count, op=dist.ReduceOp.SUM)
+    n = int(count.item())
+    xs = x.double() if float64 else x
+    mean = sum_over_ranks(xs.sum(dim=dims)) / n
+    shape = [1] * x.dim()
+    for i, size in enumerate(x.shape):
+        if i not in dims:
+            shape[i] = size
+    dev = xs - mean.reshape(shape)
+    m2 = sum_over_ranks((dev * dev).sum(dim=dims))
+    return mean, m2, n
+
+
+class GlobalBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics cover the whole DDP batch, on any device (CPU with gloo).
+
+    Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d/2d/3d``. In training with more than
+    one rank: global mean and biased variance normalise, the running mean moves by ``momentum`` towards
+    the global mean and the running variance towards the unbiased global variance, as PyTorch's
+    BatchNorm does with one process; otherwise it is plain BatchNorm.
+    """
+
+    def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002 - torch's name
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if not (self.training and world_active()):
+            return super().forward(input)
+        self._check_input_dim(input)
+        dims = [0, *range(2, input.dim())]
+        mean64, m2, n = global_moments(input, dims)
+        mean, var = mean64.to(input.dtype), (m2 / n).to(input.dtype)
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            assert self.num_batches_tracked is not None
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = (
+                    1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum)
+                )
+                unbiased = (m2.detach() / max(n - 1, 1)).to(input.dtype)
+                self.running_mean.mul_(1 - factor).add_(mean.detach(), alpha=factor)
+                self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+        shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
+        out = (input - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + self.eps)
+        if self.affine:
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+
+def _copy_into(new: _BatchNorm, old: _BatchNorm) -> _BatchNorm:
+    with torch.no_grad():
+        if old.affine:
+            new.weight = old.weight
+            new.bias = old.bias
+        if old.track_running_stats:
+            new.running_mean = old.running_mean
+            new.running_var = old.running_var
+            new.num_batches_tracked = old.num_batches_tracked
+    new.train(old.training)
+    return new
+
+
+def _convert_global(module: nn.Module) -> nn.Module:
+    if isinstance(module, _BatchNorm) and not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm)):
+        new = GlobalBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
+        return _copy_into(new, module)
+    for name, child in module.named_children():
+        replaced = _convert_global(child)
+        if replaced is not child:
+            setattr(module, name, replaced)
+    return module
+
+
+def convert_sync_batchnorm(model: nn.Module, device: torch.device | str) -> tuple[nn.Module, int]:
+    """Every BatchNorm of ``model`` made synchronised: ``(model, how many were converted)``.
+
+    ``nn.SyncBatchNorm.convert_sync_batchnorm`` on CUDA, :class:`GlobalBatchNorm` on other devices. The
+    parameters and buffers are the same objects, so state-dict keys and values are unchanged.
+    """
+    before = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    if torch.device(device).type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    else:
+        model = _convert_global(model)
+    return model, before
+
+
+@torch.no_grad()
+def all_reduce_min_max(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    """``(min over ranks of lo, max over ranks of hi)``; the inputs themselves when not distributed."""
+    if not world_active():
+        return lo, hi
+    lo, hi = lo.detach().clone(), hi.detach().clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    return lo, hi
+
+
+@torch.no_grad()
+def all_gather_rows(x: Tensor) -> Tensor:
+    """Every rank's 1-D ``x`` concatenated in rank order (lengths may differ); ``x`` when not distributed."""
+    if not world_active():
+        return x
+    x = x.detach().reshape(-1).contiguous()
+    world = dist.get_world_size()
+    length = torch.tensor([x.numel()], dtype=torch.int64, device=x.device)
+    lengths = [torch.zeros_like(length) for _ in range(world)]
+    dist.all_gather(lengths, length)
+    sizes = [int(n.item()) for n in lengths]
+    longest = max(sizes)
+    padded = torch.zeros(longest, dtype=x.dtype, device=x.device)
+    padded[: x.numel()] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])
