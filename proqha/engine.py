@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
-from common.runtime import AverageMeter, autocast_context, progress
+from common.runtime import AverageMeter, LossGuard, autocast_context, progress
 
 
 def _top1_count(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -31,17 +31,25 @@ def train_epoch(
     amp: str = "none",
     top1: AverageMeter | None = None,
     desc: str = "train",
+    guard: LossGuard | None = None,
+    epoch: int | None = None,
 ) -> tuple[float, float]:
-    """One epoch; returns ``(mean loss, top-1 %)``. Pass ``top1`` to keep averaging over several epochs."""
+    """One epoch; returns ``(mean loss, top-1 %)``. Pass ``top1`` to keep averaging over several epochs.
+
+    A NaN/inf loss raises :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (where the
+    mean is read anyway), naming ``epoch``, the step and ``guard``'s checkpoint.
+    """
+    guard = guard if guard is not None else LossGuard()
     model.train()
     losses = AverageMeter("loss")
     top1 = top1 if top1 is not None else AverageMeter("top1")
     params = [p for p in model.parameters() if p.requires_grad]
-    for images, labels in progress(loader, desc=desc, leave=False):
+    for step, (images, labels) in enumerate(progress(loader, desc=desc, leave=False)):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast_context(device, amp != "none", amp):
             logits = model(images)
         loss = F.cross_entropy(logits.float(), labels)
+        guard.observe(loss, epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:
@@ -50,6 +58,7 @@ def train_epoch(
         n = labels.shape[0]
         losses.update(loss.detach(), n)
         top1.update(_top1_count(logits.detach(), labels) * (100.0 / n), n)
+    guard.check()
     return losses.avg, top1.avg
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from common.bitconfig import BitConfigError, read_bitconfig, to_proqha
-from common.runtime import UsageError, load_checkpoint
+from common.runtime import UsageError, load_checkpoint, read_json_file
 from proqha.bits import initial_bits, quantizers, set_bits
 from proqha.checkpoints import load_weights, state_dict_of
 from proqha.export import list_order
@@ -45,10 +45,13 @@ def run_dir(args: argparse.Namespace) -> Path:
 def read_bits_file(path: str, model: nn.Module, layout: Layout) -> list[int]:
     """A bit list from a bit-config JSON file, a JSON list, or a checkpoint holding ``kbits``."""
     if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json_file("--bits_file", path)
         if isinstance(data, list):
-            return [int(b) for b in data]
+            if not all(isinstance(b, int) and not isinstance(b, bool) for b in data):
+                raise UsageError(
+                    f"--bits_file {path}: a bit list must hold integers, got {json.dumps(data)[:80]}"
+                )
+            return list(data)
         try:
             cfg = read_bitconfig(path)
         except BitConfigError as e:

@@ -22,7 +22,16 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from common.bitconfig import write_bitconfig
 from common.data import build_loaders
-from common.runtime import RunLogger, UsageError, choose_device, run_main, save_checkpoint, seed_everything
+from common.runtime import (
+    RunLogger,
+    UsageError,
+    choose_device,
+    require_checkpoint,
+    run_main,
+    save_checkpoint,
+    seed_everything,
+    set_resume_hint,
+)
 from common.runtime.checkpoint import load_checkpoint
 from proqha.bits import get_bits, quantizers, set_bits
 from proqha.checkpoints import load_weights
@@ -77,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = 0
     last = ckpt_dir / "last.pt"
     if last.is_file():
-        saved = load_checkpoint(last)
+        saved = require_checkpoint(
+            load_checkpoint(last), last, ("state_dict", "kbits", "rng", "step"), "--out's"
+        )
         load_weights(model, saved["state_dict"])
         set_bits(model, saved["kbits"])
         set_rng_state(saved["rng"])
@@ -94,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_batch_size=args.eval_batch_size,
     )
     batches = ScoringBatches(scoring, args.train_batch_size, args.score_batch, seed=args.seed)
+    set_resume_hint(f"--out {out} (the search continues from {last})", last)
     logger = RunLogger(out, args, tensorboard=False)
     logger.info(
         "%s: %d quantizers, start bits %s, cost %.6f",
@@ -104,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     result = None
     for s in range(start, args.step):
-        result = search_round(s, model, batches.next, train_loader, val_loader, cfg, costs, device)
+        result = search_round(s, model, batches.next, train_loader, val_loader, cfg, costs, device, last)
         row = result.log_row(costs.original_bits)
         _append_csv(out / "search_log.csv", row)
         logger.log_epoch(row, step=s)

@@ -24,12 +24,16 @@ import torch
 from common.bitconfig import write_bitconfig
 from common.data import build_loaders
 from common.runtime import (
+    LossGuard,
     RunLogger,
+    check_finite,
     choose_device,
     load_checkpoint,
+    require_checkpoint,
     run_main,
     save_checkpoint,
     seed_everything,
+    set_resume_hint,
 )
 from proqha.bits import get_bits, set_bits
 from proqha.checkpoints import load_weights
@@ -73,19 +77,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     start, best, last_top1 = 0, 0.0, None
     last = out / "checkpoint" / "checkpoint.pt"
     if last.is_file():
-        saved = load_checkpoint(last)
+        saved = require_checkpoint(
+            load_checkpoint(last),
+            last,
+            ("state_dict", "optimizer", "epoch", "best_prec1", "kbits"),
+            "--out's",
+        )
         load_weights(model, saved["state_dict"])
         set_bits(model, saved["kbits"]) if args.archtype == "quant" else None
         optimizer.load_state_dict(saved["optimizer"])
         start, best = int(saved["epoch"]), float(saved["best_prec1"])
+    set_resume_hint(f"--out {out} (the run continues from {last})", last)
+    guard = LossGuard(checkpoint=last)
     logger = RunLogger(out, args, tensorboard=False)
     logger.info("%s (%s): bits %s", layout.common_arch, args.archtype, get_bits(model))
     clip = args.grad_clip if args.clip else None
     for epoch in range(start, args.train_epochs):
         lr = multistep_lr(args.lr, epoch, args.train_epochs)
         set_lr(optimizer, lr)
-        train_loss, train_top1 = train_epoch(model, train_loader, optimizer, device, clip=clip, amp=args.amp)
+        train_loss, train_top1 = train_epoch(
+            model, train_loader, optimizer, device, clip=clip, amp=args.amp, guard=guard, epoch=epoch
+        )
         test_loss, test_top1 = evaluate(model, val_loader, device, args.amp)
+        check_finite(test_loss, epoch=epoch, what="test loss", checkpoint=last)
         is_best = test_top1 > best
         best = max(best, test_top1)
         last_top1 = test_top1

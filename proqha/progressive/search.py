@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.runtime import AverageMeter, progress
+from common.runtime import AverageMeter, LossGuard, check_finite, progress
 from proqha.bits import get_bits, lower_bits, set_bits
 from proqha.cost import CostModel
 from proqha.engine import evaluate, train_epoch
@@ -122,6 +122,7 @@ def score_candidates(
         set_bits(scratch, bits)
         images, labels = next_batch()
         result = one_step_score(scratch, images.to(device), labels.to(device), cfg.adam)
+        check_finite(result.loss, what="loss of a scoring step (the model's weights are no longer finite)")
         acc = base_acc
         if cfg.acc_eval == "candidate" and val_loader is not None:
             acc = evaluate(scratch, val_loader, device, cfg.amp)[1]
@@ -138,8 +139,14 @@ def select(candidates: list[Candidate], info: str) -> int:
     return max(range(len(candidates)), key=lambda i: candidates[i].acc)
 
 
-def fine_tune(model: nn.Module, loader: Any, cfg: SearchConfig, device: torch.device) -> tuple[float, float]:
-    """Step 3: ``search_epochs`` epochs of Adam with the cosine schedule; ``(train top-1 over all epochs, last lr)``."""
+def fine_tune(
+    model: nn.Module, loader: Any, cfg: SearchConfig, device: torch.device, checkpoint: Any = None
+) -> tuple[float, float]:
+    """Step 3: ``search_epochs`` epochs of Adam with the cosine schedule; ``(train top-1 over all epochs, last lr)``.
+
+    A NaN/inf loss is an error naming ``checkpoint`` (the search's last good one) when it exists.
+    """
+    guard = LossGuard(checkpoint=checkpoint, what="fine-tune loss")
     a = cfg.adam
     opt = LegacyAdam(model.parameters(), lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps)
     top1 = AverageMeter("top1")
@@ -148,8 +155,9 @@ def fine_tune(model: nn.Module, loader: Any, cfg: SearchConfig, device: torch.de
         lr = cosine_lr(a.lr, epoch, cfg.search_epochs)
         set_lr(opt, lr)
         train_epoch(
-            model, loader, opt, device, clip=a.clip, amp=cfg.amp, top1=top1, desc=f"fine-tune {epoch}"
-        )
+            model, loader, opt, device, clip=a.clip, amp=cfg.amp, top1=top1, desc=f"fine-tune {epoch}",
+            guard=guard, epoch=epoch,
+        )  # fmt: skip
     return top1.avg, lr
 
 
@@ -162,14 +170,15 @@ def search_round(
     cfg: SearchConfig,
     costs: CostModel,
     device: torch.device,
+    checkpoint: Any = None,
 ) -> RoundResult:
-    """One whole round (steps 1-4)."""
+    """One whole round (steps 1-4); ``checkpoint`` is named as the last good one if a loss turns NaN."""
     start = time.time()
     base_acc = evaluate(model, val_loader, device, cfg.amp)[1] if cfg.info == "acc" else float("nan")
     cands = score_candidates(model, next_batch, cfg, costs, device, base_acc, val_loader)
     best = cands[select(cands, cfg.info)]
     set_bits(model, best.bits)
-    train_acc, lr = fine_tune(model, train_loader, cfg, device)
+    train_acc, lr = fine_tune(model, train_loader, cfg, device, checkpoint)
     test_acc = evaluate(model, val_loader, device, cfg.amp)[1]
     return RoundResult(
         step=s,

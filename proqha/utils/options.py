@@ -17,7 +17,15 @@ import os
 from collections.abc import Sequence
 from typing import NoReturn
 
-from common.runtime import UsageError, add_common_args, set_threads
+from common.runtime import (
+    UsageError,
+    add_common_args,
+    check_at_least,
+    check_output_dir,
+    check_output_file,
+    check_positive,
+    set_threads,
+)
 from proqha.cost import PAIRINGS
 from proqha.data import SCORE_BATCH_MODES
 from proqha.models import ARCHS, DATASETS
@@ -143,8 +151,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def check_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Range checks the original left to crashes."""
+def check_args(args: argparse.Namespace, prog: str = "") -> argparse.Namespace:
+    """Range checks the original left to crashes, and the output (``--out`` is a file for ``measure/compute.py``)."""
     if args.resume is not None and not os.path.isfile(args.resume):
         raise UsageError(f"--resume {args.resume}: no such file")
     if args.bits_file is not None and not os.path.isfile(args.bits_file):
@@ -162,8 +170,17 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"--train_fraction must be within (0, 1], got {args.train_fraction}")
     if args.ratio <= 0:
         raise UsageError(f"--ratio must be > 0, got {args.ratio}")
-    if args.lr <= 0 or args.epsilon <= 0 or args.grad_clip <= 0:
-        raise UsageError("--lr, --epsilon and --grad_clip must be positive")
+    for name in ("lr", "epsilon", "grad_clip"):
+        check_positive(f"--{name}", getattr(args, name))
+    check_at_least("--momentum", args.momentum, 0)
+    check_at_least("--weight_decay", args.weight_decay, 0)
+    if "compute" in prog:
+        if args.out is not None:
+            check_output_file("--out", args.out)
+    elif args.out is not None:
+        check_output_dir("--out", args.out)
+    else:
+        check_output_dir("--job_dir", args.job_dir or "runs/proqha")
     if not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1):
         raise UsageError("--beta1 and --beta2 must be within [0, 1)")
     set_threads(args.threads)
@@ -171,4 +188,4 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def parse_args(prog: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    return check_args(build_parser(prog).parse_args(argv))
+    return check_args(build_parser(prog).parse_args(argv), prog)
