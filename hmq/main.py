@@ -31,17 +31,25 @@ from common.cost import evaluate_bitconfig
 from common.data import build_datasets, build_loaders, set_loader_epoch
 from common.models import build_model, get_spec
 from common.runtime import (
+    LossGuard,
     RunLogger,
     UsageError,
     add_common_args,
+    check_at_least,
+    check_fraction,
+    check_output_dir,
+    check_positive,
+    check_state_dict_fits,
     choose_device,
     cleanup_distributed,
     init_distributed,
     load_checkpoint,
     make_grad_scaler,
+    require_checkpoint,
     run_main,
     save_checkpoint,
     seed_everything,
+    set_resume_hint,
     set_threads,
     unwrap_model,
     wrap_ddp,
@@ -68,6 +76,8 @@ from hmq.train import (
 from hmq.weights import load_weights
 
 DATASETS = ("CIFAR10", "ImageNet", "digits")
+#: What ``resume.pt`` holds (:meth:`_Run.save_resume`); ``--resume`` needs all of it.
+RESUME_KEYS = ("stage", "epoch", "model", "optimizers", "scaler")
 QUANTIZATION_PARTS = ("BOTH", "ACTIVATION", "COEFFICIENT")
 DEFAULT_NETWORK = "resnet20"
 PRESET = {"ImageNet": "hmq", "CIFAR10": "cifar", "digits": "digits"}
@@ -209,15 +219,21 @@ def validate_args(args: argparse.Namespace) -> None:
         raise UsageError("--num_workers must be >= 0")
     if args.image_size is not None and args.image_size < 8:
         raise UsageError(f"--image_size must be >= 8, got {args.image_size}")
-    if args.gamma < 0:
-        raise UsageError("--gamma must be >= 0")
-    if not 0 < args.train_fraction <= 1:
-        raise UsageError(f"--train_fraction must be within (0, 1], got {args.train_fraction}")
+    check_at_least("--gamma", args.gamma, 0)
+    check_fraction("--train_fraction", args.train_fraction)
+    for flag in ("lr_start", "lr_activation", "lr_coefficient", "gamma_rate"):
+        check_positive(f"--{flag}", getattr(args, flag))
+    check_at_least("--weight_decay", args.weight_decay, 0)
+    check_at_least("--temp_step", args.temp_step, 0)
+    if args.stats_batches is not None:
+        check_at_least("--stats_batches", args.stats_batches, 1)
+    check_output_dir("--out", args.out or Path("runs") / "hmq")
     if args.bit_config is not None:
         if not Path(args.bit_config).is_file():
             raise UsageError(f"--bit_config file not found: {args.bit_config}")
         if args.n_epochs != 0:
             raise UsageError("--bit_config fixes the choices: use it with --n_epochs 0")
+        read_bitconfig(args.bit_config)  # a malformed file is reported before anything is written
 
 
 def _data_argument(args: argparse.Namespace) -> str:
@@ -302,6 +318,9 @@ class _Run:
         )
         self.model, self.arch, self.input_size = _build_network(args, self.num_classes, self.control, size)
         self.model.to(self.device)
+        if args.resume is not None:  # its kind and architecture, before the logger writes anything
+            saved = require_checkpoint(load_checkpoint(args.resume), args.resume, RESUME_KEYS)
+            check_state_dict_fits(self.model, saved["model"], f"--resume {args.resume}")
         self.out = (
             Path(args.out)
             if args.out
@@ -385,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.resume is not None and not Path(args.resume).is_file():
         raise UsageError(f"--resume file not found: {args.resume}")
     run = _Run(args)
+    set_resume_hint(f"--resume {run.out / 'resume.pt'}", run.out / "resume.pt")
     try:
         return _stages(run)
     finally:
@@ -447,6 +467,7 @@ def _stages(run: _Run) -> int:
     pareto.last = tuple(resume["pareto"]) if resume.get("pareto") else None
     start = resume["epoch"] + 1 if resume.get("stage") == "search" else (args.n_epochs if resume else 0)
     start_search = time.time()
+    guard = LossGuard(checkpoint=run.out / "resume.pt")  # NaN/inf losses, read once per epoch
     for e in range(start, args.n_epochs):
         set_loader_epoch(run.train_loader, e)
         t_w, t_a = target_w(e), target_a(e)
@@ -470,6 +491,8 @@ def _stages(run: _Run) -> int:
             tau,
             e * n_batches,
             f"search {e}",
+            guard=guard,
+            epoch=e,
         )
         val = run.evaluate(run.val_loader, "val")
         run.row("search", e, stats, val, t_w, t_a)
@@ -494,7 +517,19 @@ def _stages(run: _Run) -> int:
     for e in range(first_final, args.n_epochs_final):
         set_loader_epoch(run.train_loader, args.n_epochs + e)
         cfg = StepConfig(run.device, run.amp, 0.0, args.gamma_rate, t_w_last, search=False)
-        stats = train_epoch(model, run.train_loader, [net_opt], scaler, control, cfg, None, 0, f"final {e}")
+        stats = train_epoch(
+            model,
+            run.train_loader,
+            [net_opt],
+            scaler,
+            control,
+            cfg,
+            None,
+            0,
+            f"final {e}",
+            guard=guard,
+            epoch=e,
+        )
         last_acc = run.evaluate(run.val_loader, "val")
         run.row("final", e, stats, last_acc, t_w_last, t_a_last)
         if single.update(last_acc):

@@ -14,7 +14,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from common.runtime import AverageMeter, autocast_context, is_dist_initialized, progress, unwrap_model
+from common.runtime import (
+    AverageMeter,
+    LossGuard,
+    autocast_context,
+    is_dist_initialized,
+    progress,
+    unwrap_model,
+)
 from hmq.block import HMQ, HmqControl
 from hmq.compression import activation_blocks, compression_penalty, expected_weight_compression
 
@@ -154,11 +161,16 @@ def train_epoch(
     temperature: Callable[[int], float] | None = None,
     first_iteration: int = 0,
     desc: str = "train",
+    guard: LossGuard | None = None,
+    epoch: int | None = None,
 ) -> dict[str, float]:
     """One epoch; sets the temperature before every step when ``temperature`` is given.
 
-    Returns the mean loss, training accuracy (percent) and the last temperature.
+    Returns the mean loss, training accuracy (percent) and the last temperature. A NaN/inf loss raises
+    :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (on every rank under DDP), naming
+    ``epoch``, the step and ``guard``'s checkpoint.
     """
+    guard = guard if guard is not None else LossGuard()
     model.train()
     bare = unwrap_model(model)
     criterion = nn.CrossEntropyLoss()
@@ -199,6 +211,8 @@ def train_epoch(
         correct += _count_correct(logits.detach(), labels)
         total += labels.numel()
         losses.append(loss.detach())
+        guard.observe(loss, epoch=epoch, step=i)
+    guard.check()
     if losses:
         loss_meter.update(float(torch.stack(losses).mean()), len(losses))
     return {
