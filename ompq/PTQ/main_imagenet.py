@@ -36,7 +36,12 @@ from common.runtime import (
     UsageError,
     accuracy,
     add_threads_arg,
+    check_at_least,
+    check_output_dir,
+    check_positive,
+    check_range,
     choose_device,
+    load_state_dict_checked,
     progress,
     run_main,
     save_checkpoint,
@@ -109,6 +114,19 @@ def check_args(args: argparse.Namespace) -> str:
             raise UsageError(f"--{flag} must be in [2, 8], got {getattr(args, flag)}")
     if args.num_samples < 32:
         raise UsageError("--num_samples must be at least 32 (reconstruction caches batches of 32)")
+    check_at_least("--batch_size", args.batch_size, 1)
+    check_at_least("--workers", args.workers, 0)
+    check_at_least("--iters_w", args.iters_w, 0)
+    check_at_least("--iters_a", args.iters_a, 0)
+    check_positive("--lr", args.lr)
+    check_positive("--p", args.p)
+    check_at_least("--weight", args.weight, 0)
+    check_range("--warmup", args.warmup, 0, 1)
+    check_positive("--b_end", args.b_end)
+    check_at_least("--b_start", args.b_start, args.b_end)
+    if args.image_size is not None:
+        check_at_least("--image_size", args.image_size, 8)
+    check_output_dir("--out", args.out)
     if args.bit_config is not None and not args.bit_config.is_file():
         raise UsageError(f"--bit_config file not found: {args.bit_config}")
     return ARCHS[args.arch]
@@ -118,7 +136,8 @@ def float_model(name: str, args: argparse.Namespace, classes: int, digits: bool)
     if args.weights:
         model = build_model(name, classes)
         state = read_state_dict(args.weights)
-        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+        state = state.get("model", state) if isinstance(state, dict) else state
+        load_state_dict_checked(model, state, f"--weights {args.weights}")
         return model
     return build_model(name, classes, pretrained=not digits)
 
@@ -131,6 +150,11 @@ def weight_bits(args: argparse.Namespace, fmodel: nn.Module, name: str, size: in
         if cfg.arch != name or set(cfg.layers) != set(names):
             raise UsageError(
                 f"--bit_config is for {cfg.arch} ({len(cfg.layers)} layers), the model is {name}"
+            )
+        low = [n for n in names if not 2 <= cfg.layers[n].w <= 8]
+        if low:
+            raise UsageError(
+                f"--bit_config layer {low[0]!r}: w={cfg.layers[low[0]].w} is outside BRECQ's quantizer range [2, 8]"
             )
         return {n: cfg.layers[n].w for n in names}
     bits = parse_bit_cfg(args.bit_cfg)

@@ -37,6 +37,9 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    check_at_least,
+    check_output_dir,
+    check_positive,
     choose_device,
     run_main,
     seed_everything,
@@ -109,8 +112,14 @@ def check_args(args: argparse.Namespace) -> str:
         raise UsageError(
             f"--dataset cifar10: the {args.model} search model supports imagenet (or digits) only"
         )
-    if args.model_size <= 0:
-        raise UsageError("--model_size must be a positive budget in Mb (MiB)")
+    check_positive("--model_size", args.model_size)
+    check_at_least("--beta", args.beta, 0)
+    check_at_least("--n_worker", args.n_worker, 0)
+    if args.num_classes is not None:
+        check_at_least("--num_classes", args.num_classes, 2)
+    if args.image_size is not None:
+        check_at_least("--image_size", args.image_size, 8)
+    check_output_dir("--out", args.out or (Path(args.path) if args.path else Path("runs/ompq_search")))
     if args.train_batch_size < 2:
         raise UsageError("--train_batch_size must be at least 2 (the ORM centres over the batch)")
     if not 1 <= args.abits <= 32:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from common.runtime import progress
+from common.runtime import LossGuard, progress
 from ompq.PTQ.quant.adaround import AdaRoundQuantizer, rounding_regularizer
 from ompq.PTQ.quant.quant_block import BaseQuantBlock
 from ompq.PTQ.quant.quant_layer import QuantModule
@@ -159,14 +159,17 @@ def reconstruct(
         unit, "none" if act_quant else "relaxation", weight, iters, b_range, 0.0, warmup, p
     )
     inps, outs = cache_unit_io(qnn, unit, cali_data, asym, act_quant, batch_size)
-    for _ in progress(range(iters), desc=desc or "reconstruction", leave=False):
+    guard = LossGuard(what=f"reconstruction loss of {desc or 'a unit'}")
+    for step in progress(range(iters), desc=desc or "reconstruction", leave=False):
         idx = torch.randperm(inps.size(0))[:batch_size]
         optimizer.zero_grad()
         err = loss_func(unit(inps[idx]), outs[idx])
+        guard.observe(err, step=step)
         err.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+    guard.check()  # one read per unit, before its rounding is fixed
     for m in modules:
         if isinstance(m.weight_quantizer, AdaRoundQuantizer):
             m.weight_quantizer.soft_targets = False
