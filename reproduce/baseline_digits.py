@@ -20,19 +20,27 @@ from common.data import build_datasets, build_loaders, set_loader_epoch
 from common.models import build_model
 from common.runtime import (
     AverageMeter,
+    LossGuard,
     RunLogger,
     accuracy,
     add_common_args,
     autocast_context,
+    check_at_least,
+    check_finite,
+    check_output_dir,
+    check_positive,
+    check_state_dict_fits,
     choose_device,
     cleanup_distributed,
     find_resume,
     init_distributed,
     load_checkpoint,
     progress,
+    require_checkpoint,
     run_main,
     save_checkpoint,
     seed_everything,
+    set_resume_hint,
     set_threads,
     unwrap_model,
     wrap_ddp,
@@ -57,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Bad flags as one-line errors before anything is written (Contract 6)."""
+    check_at_least("--epochs", args.epochs, 1)
+    check_at_least("--batch-size", args.batch_size, 1)
+    check_at_least("--workers", args.workers, 0)
+    check_at_least("--image-size", args.image_size, 8)
+    check_positive("--lr", args.lr)
+    check_at_least("--momentum", args.momentum, 0)
+    check_at_least("--weight-decay", args.weight_decay, 0)
+    check_output_dir("--out", args.out)
+
+
+#: What ``checkpoint.pth.tar`` must hold for ``--resume``.
+RESUME_KEYS = ("epoch", "state_dict", "optimizer", "scheduler", "best_acc1")
+
+
 def evaluate(model: nn.Module, loader, device: torch.device, amp: str) -> tuple[float, float]:
     """Mean cross-entropy and top-1 (%) over ``loader``."""
     model.eval()
@@ -74,6 +98,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str) -> tuple[
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    check_args(args)
     set_threads(args.threads)
     dist = init_distributed()
     device = choose_device(args.device)
@@ -90,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     start_epoch, best = 0, 0.0
     resume = find_resume(args.resume) if args.resume else None
     if resume is not None:
-        state = load_checkpoint(resume)
+        state = require_checkpoint(load_checkpoint(resume), resume, RESUME_KEYS)
+        check_state_dict_fits(unwrap_model(model), state["state_dict"], f"--resume {resume}")
         unwrap_model(model).load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -106,11 +132,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     criterion = nn.CrossEntropyLoss()
     started = time.perf_counter()
+    last = Path(args.out) / "checkpoint.pth.tar"
+    set_resume_hint(f"--resume {last}", last)
+    guard = LossGuard(checkpoint=last)
     for epoch in range(start_epoch, args.epochs):
         model.train()
         set_loader_epoch(train_loader, epoch)
         loss_m = AverageMeter("loss")
-        for images, target in progress(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}"):
+        for step, (images, target) in enumerate(
+            progress(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}")
+        ):
             images, target = images.to(device), target.to(device)
             with autocast_context(device, args.amp != "none", args.amp):
                 loss = criterion(model(images).float(), target)
@@ -119,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             optimizer.step()
             scheduler.step()
             loss_m.update(loss.detach(), images.size(0))
+            guard.observe(loss, epoch=epoch, step=step)
+        guard.check()  # once per epoch, before anything of it is saved
         val_loss, acc1 = evaluate(model, val_loader, device, args.amp)
+        check_finite(val_loss, epoch=epoch, what="validation loss", checkpoint=last)
         best = max(best, acc1)
         row = {"epoch": epoch + 1, "train_loss": float(loss_m.avg), "val_loss": val_loss, "val_acc1": acc1}
         logger.log_epoch(row, step=epoch + 1)
