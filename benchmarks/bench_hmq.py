@@ -3,6 +3,7 @@
 ``python benchmarks/bench_hmq.py --network tiny_resnet --batches 20 [--repeats 5 --threads 1]`` times an epoch of
 ``--batches`` training steps on the embedded digits data three ways: float (no HMQ active, network RAdam only),
 search (soft HMQs with Gumbel noise, target-compression loss, both optimizers) and fine-tune (hard HMQs). The
+quantized sides start from a statistics pass over the same batches (activation thresholds, as ``hmq.main``). The
 three run in turn in every round (``benchmarks/sidebyside.py``); it prints wall and CPU time (min, median),
 images/s and the ratio to float. Runs on ``--device`` (CPU by default).
 """
@@ -20,7 +21,7 @@ from common.data import build_datasets, build_loaders
 from common.runtime import choose_device, make_grad_scaler, seed_everything
 from hmq.block import HmqControl
 from hmq.networks import build_hmq_network
-from hmq.train import StepConfig, build_optimizers, train_epoch
+from hmq.train import StepConfig, build_optimizers, statistics_pass, train_epoch
 
 MODES = ("float", "search", "final")
 
@@ -31,6 +32,8 @@ def epoch_fn(mode: str, network: str, batches: list, device: torch.device) -> Ca
     control = HmqControl(noise_device="device")
     model = build_hmq_network(network, 10, control).to(device)
     control.quant_weights = control.quant_acts = mode != "float"
+    if mode != "float":  # activation thresholds from the data, as hmq.main does before searching
+        statistics_pass(model, batches, control, device)
     control.temperature = 0.8 if mode == "search" else -1.0
     net_opt, hmq_opt = build_optimizers(model, 1e-3, 1e-4, 0.01, 0.01)
     opts = [hmq_opt, net_opt] if mode == "search" else [net_opt]
