@@ -31,7 +31,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import Tensor, nn
 
-from common.runtime import UsageError, run_main
+from common.runtime import UsageError, check_output_file, run_main
 from hawq.utils.integer_inference import IntegerProgram, Op, lower
 
 OPSET = 21
@@ -192,18 +192,23 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from hawq.utils.models import build_float_model, build_quantized_model, resolve_arch
     from hawq.utils.quant_config import (
         QuantSettings,
+        check_supported_bits,
         configure_quant_modules,
         read_module_bits,
         scheme_module_bits,
     )
 
     args = build_parser().parse_args(argv)
+    check_output_file("--out", args.out)
     arch = resolve_arch(args.arch)
     state = state_dict_of(load_checkpoint(args.resume))
     classifier = [v for k, v in state.items() if k.endswith(("quant_output.weight", "output.weight"))]
     classes = args.num_classes or (int(classifier[0].shape[0]) if classifier else None)
     if classes is None:
-        raise UsageError("cannot tell the class count from the checkpoint; pass --num-classes")
+        raise UsageError(
+            f"--resume {args.resume}: no quantized classifier (quant_output.weight) in it; export needs a "
+            "checkpoint written by hawq.quant_train (or pass --num-classes)"
+        )
     size = args.image_size or get_spec(arch.float_name).input_size
     model = build_quantized_model(args.arch, build_float_model(args.arch, classes), input_size=size)
     if args.bit_config is not None:
@@ -211,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     else:
         bits = scheme_module_bits(args.arch, args.quant_scheme, model)
     configure_quant_modules(model, bits, QuantSettings(channel_wise=args.channel_wise, fix_BN=True))
+    check_supported_bits(model)
     load_quantized_state(model, state)
     export_onnx(model, torch.zeros(1, 3, size, size), args.out)
     print(f"wrote {args.out} (QDQ, opset {OPSET}; onnx.checker passed)")

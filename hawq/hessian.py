@@ -107,7 +107,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.runtime import UsageError, add_threads_arg, progress, set_threads
+from common.runtime import (
+    UsageError,
+    add_threads_arg,
+    check_output_file,
+    load_state_dict_checked,
+    progress,
+    set_threads,
+)
 
 __all__ = [
     "DEFAULT_MODE",
@@ -521,11 +528,7 @@ def _load_weights(model: nn.Module, path: str) -> None:
     state = read_state_dict(path)
     if is_pytorchcv_resnet(state):
         state = pytorchcv_resnet_to_torchvision(state)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise UsageError(f"checkpoint {path} does not fit {type(model).__name__}: {first}") from None
+    load_state_dict_checked(model, state, f"--checkpoint {path}")  # another architecture: one line
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -546,8 +549,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             raise UsageError(f"{flag} must be >= 1, got {value}")
     if args.tol < 0:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
-    if args.out.exists() and args.out.is_dir():
-        raise UsageError(f"--out must be a file, got the folder {args.out}")
+    check_output_file("--out", args.out)
     start = time.perf_counter()
     device = choose_device(args.device)
     seed_everything(args.seed)

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from common.runtime import UsageError, run_main
+from common.runtime import UsageError, check_output_file, run_main
 
 KINDS: tuple[str, ...] = ("modelsize", "bops", "latency")
 """The three budget kinds of the notebook."""
@@ -597,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_output_file("--out", args.out)
     if args.notebook_data:
         problem = load_notebook_data(args.notebook_data, args.net)
     else:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import add_threads_arg, run_main
+from common.runtime import add_threads_arg, check_number, check_output_file, run_main
 from hawq import hessian, ilp
 
 
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     traces = args.traces_out or args.out.with_suffix(".traces.json")
+    check_number("--r", args.r)  # before the traces are computed and written
+    check_output_file("--out", args.out)
+    check_output_file("--traces-out", traces)
     hessian.main(
         [
             "--arch", args.arch, "--data", args.data, "--checkpoint", args.checkpoint, "--out", str(traces),

@@ -4,7 +4,7 @@ Each helper raises :class:`UsageError` (or :class:`CheckpointError` for checkpoi
 that starts with the flag and the value it is about, and returns the checked value, so an entrypoint
 validates everything before it creates an output folder:
 
-* numbers: :func:`check_positive`, :func:`check_at_least`, :func:`check_fraction`, :func:`check_range`
+* numbers: :func:`check_number`, :func:`check_positive`, :func:`check_at_least`, :func:`check_fraction`, :func:`check_range`
   (NaN and infinities are rejected everywhere);
 * paths: :func:`check_input_file`, :func:`check_output_dir`, :func:`check_output_file` (an output that
   exists as the wrong kind of thing, or whose folder cannot be created, is refused before anything is
@@ -34,6 +34,7 @@ __all__ = [
     "check_at_least",
     "check_fraction",
     "check_input_file",
+    "check_number",
     "check_output_dir",
     "check_output_file",
     "check_positive",
@@ -57,6 +58,11 @@ def _finite(flag: str, value: N) -> N:
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{flag} must be a finite number, got {value}")
     return value
+
+
+def check_number(flag: str, value: N) -> N:
+    """A finite number (no NaN, no infinity); returns ``value``."""
+    return _finite(flag, value)
 
 
 def check_positive(flag: str, value: N) -> N:
@@ -251,14 +257,15 @@ def check_state_dict_fits(
     shared = [k for k in own if k in theirs]
     if not shared:
         raise CheckpointError(
-            f"{source}: none of its {len(theirs)} tensors belong to this model (a checkpoint of another architecture?)"
+            f"{source} does not fit the model: none of its {len(theirs)} tensors belong to it "
+            "(a checkpoint of another architecture?)"
         )
     for key in shared:
         mine, other = own[key], theirs[key]
         if isinstance(mine, torch.Tensor) and isinstance(other, torch.Tensor) and mine.shape != other.shape:
             raise CheckpointError(
-                f"{source}: {key} has shape {tuple(other.shape)} in the checkpoint but {tuple(mine.shape)} "
-                "in the model (a checkpoint of another architecture?)"
+                f"{source} does not fit the model: {key} has shape {tuple(other.shape)} in the checkpoint but "
+                f"{tuple(mine.shape)} in the model (a checkpoint of another architecture?)"
             )
 
 
@@ -277,7 +284,7 @@ def load_state_dict_checked(
     if strict and (missing or unexpected):
         what = f"lacks {missing[0]}" if missing else f"has the unknown tensor {unexpected[0]}"
         raise CheckpointError(
-            f"{source}: does not fit the model: it {what} ({len(missing)} missing, {len(unexpected)} unexpected)"
+            f"{source} does not fit the model: it {what} ({len(missing)} missing, {len(unexpected)} unexpected)"
         )
     result = model.load_state_dict(state, strict=strict)
     return list(result.missing_keys), list(result.unexpected_keys)

@@ -29,9 +29,17 @@ from common.data.embedded import DigitsDataset
 from common.runtime import (
     add_threads_arg,
     atomic_write_text,
+    check_at_least,
+    check_output_dir,
+    check_positive,
+    check_range,
+    check_state_dict_fits,
+    load_checkpoint,
     run_main,
     seed_everything,
+    set_resume_hint,
     set_threads,
+    state_dict_from,
     write_json_atomic,
 )
 from common.runtime.errors import UsageError
@@ -222,15 +230,34 @@ def _method(
     return row
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Bad flags and a --float-checkpoint of another model as one-line errors before any step runs."""
+    check_range("--wbits", args.wbits, 2, 32)
+    check_range("--abits", args.abits, 2, 32)
+    for flag in ("epochs", "batch_size", "baseline_epochs"):
+        check_at_least("--" + flag.replace("_", "-"), getattr(args, flag), 1)
+    check_positive("--lr", args.lr)
+    check_at_least("--wd", args.wd, 0)
+    check_output_dir("--out", args.out)
+    if args.float_checkpoint is not None:
+        from common.models import build_model
+
+        source = f"--float-checkpoint {args.float_checkpoint}"
+        state = state_dict_from(
+            load_checkpoint(args.float_checkpoint), args.float_checkpoint, "--float-checkpoint"
+        )
+        check_state_dict_fits(build_model(ARCH, num_classes=NUM_CLASSES), state, source)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
-    if args.wbits < 2 or args.abits < 2:
-        raise UsageError("--wbits and --abits must be at least 2")
+    check_args(args)
     set_threads(args.threads)
+    set_resume_hint(f"the same command (--out {args.out}: finished steps are read back, not rerun)")
     args.out.mkdir(parents=True, exist_ok=True)
     total = 2 + len(names)
     print(f"[compare 1/{total}] float {ARCH} on {DATA}", flush=True)

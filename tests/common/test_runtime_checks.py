@@ -136,7 +136,7 @@ def test_state_dict_of_another_architecture() -> None:
     other = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 3)).state_dict()
     with pytest.raises(CheckpointError) as err:
         check_state_dict_fits(model, other, "--resume other.pth")
-    assert "1.weight has shape (3, 8) in the checkpoint but (2, 8) in the model" in str(err.value)
+    assert "does not fit the model: 1.weight has shape (3, 8) in the checkpoint but (2, 8)" in str(err.value)
     with pytest.raises(CheckpointError, match="none of its 2 tensors"):
         check_state_dict_fits(model, nn.Conv2d(1, 1, 1).state_dict(), "--resume c.pth")
     check_state_dict_fits(model, {"module." + k: v for k, v in model.state_dict().items()}, "ddp")
