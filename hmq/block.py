@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.runtime.ddp_sync import all_reduce_min_max
 from hmq.gumbel import gumbel_softmax
 from hmq.quantizer import quantize, quantize_plain
 
@@ -52,6 +53,13 @@ class HmqControl:
     which tensors are quantized (``--quantization_part``). ``noise_device``: ``"cpu"`` draws the uniform
     noise with ``torch.rand`` on the CPU generator and moves it (bit-exact with the original),
     ``"device"`` draws it where the tensor lives. ``uniform`` overrides the noise source (tests).
+
+    DDP (``--sync_noise``): ``generator`` is a generator seeded alike on every rank (on the noise device)
+    and ``rank``/``world_size`` place this rank in the job. Weight noise is then drawn whole and is the
+    same on every rank; per-sample (activation) noise is drawn for the global batch, ``world_size`` times
+    this rank's rows, and rank ``r`` keeps rows ``r, r + W, ...``: the rows a one-process run gives the
+    samples that the rank's share of the global order holds. ``statistics_sync`` (``--sync_act_range``)
+    takes the max of the activation statistics over all ranks.
     """
 
     temperature: float = 1.0
@@ -63,11 +71,24 @@ class HmqControl:
     strict_levels: bool = False
     noise_device: str = "cpu"
     uniform: Callable[[tuple[int, ...], torch.device], torch.Tensor] | None = field(default=None, repr=False)
+    generator: torch.Generator | None = field(default=None, repr=False)
+    rank: int = 0
+    world_size: int = 1
+    statistics_sync: bool = False
 
-    def draw_uniform(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        """Uniform [0, 1) noise of ``shape`` on ``device``."""
+    def draw_uniform(
+        self, shape: tuple[int, ...], device: torch.device, per_sample: bool = False
+    ) -> torch.Tensor:
+        """Uniform [0, 1) noise of ``shape`` on ``device``; ``per_sample``: dim 0 runs over the batch."""
         if self.uniform is not None:
             return self.uniform(shape, device)
+        if self.generator is not None:
+            full = (shape[0] * self.world_size, *shape[1:]) if per_sample else shape
+            gen_device = self.generator.device
+            u = torch.rand(full, generator=self.generator, device=gen_device)
+            if per_sample and self.world_size > 1:
+                u = u[self.rank :: self.world_size]
+            return u.to(device, non_blocking=True)
         if self.noise_device == "cpu":
             return torch.rand(shape).to(device, non_blocking=True)
         return torch.rand(shape, device=device)
@@ -169,6 +190,8 @@ class HMQ(nn.Module):
             if int(self.tensor_size) == 0:
                 self.tensor_size.fill_(int(np.prod(x.shape[1:])))
             m = x.detach().abs().max().to(self.base_thresholds.dtype)
+            if self.control.statistics_sync:
+                m = all_reduce_min_max(m, m)[1]
             self.base_thresholds.add_(self.alpha * (m - self.base_thresholds))
 
     def _param_shape(self, x: torch.Tensor) -> tuple[int, list[int]]:
@@ -188,7 +211,7 @@ class HMQ(nn.Module):
         """``(P, E[delta], q)`` of one search-mode forward on ``x`` (draws the noise)."""
         r, shape = self._param_shape(x)
         sm = self.search_matrix
-        u = self.control.draw_uniform((r, *sm.shape), sm.device)
+        u = self.control.draw_uniform((r, *sm.shape), sm.device, per_sample=not self.is_weight)
         p = gumbel_softmax(sm, self.control.temperature, u, self.control.ste)
         pr = p.reshape(r, sm.shape[1], sm.shape[2])
         thr = self.thresholds()

@@ -35,6 +35,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_common_args,
+    broadcast_module_state,
     check_at_least,
     check_fraction,
     check_output_dir,
@@ -42,10 +43,12 @@ from common.runtime import (
     check_state_dict_fits,
     choose_device,
     cleanup_distributed,
+    gather_rng_states,
     init_distributed,
     load_checkpoint,
     make_grad_scaler,
     require_checkpoint,
+    restore_rng_states,
     run_main,
     save_checkpoint,
     seed_everything,
@@ -54,6 +57,7 @@ from common.runtime import (
     unwrap_model,
     wrap_ddp,
 )
+from common.runtime.ddp_sync import convert_sync_batchnorm
 from hmq.block import HMQ, HmqControl
 from hmq.compression import (
     activation_max_compression,
@@ -180,6 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="bit-config file fixing every block's bits (and stored thresholds); needs --n_epochs 0",
     )
+    d = p.add_argument_group("DDP: a run on N processes equal to one process on the N-fold batch")
+    d.add_argument(
+        "--sync-bn",
+        "--sync_bn",
+        dest="sync_bn",
+        action="store_true",
+        help="BatchNorm statistics over the whole global batch (default: each rank's share)",
+    )
+    d.add_argument(
+        "--sync-act-range",
+        "--sync_act_range",
+        dest="sync_act_range",
+        action="store_true",
+        help="activation statistics (thresholds) from the max over all ranks (default: rank 0's)",
+    )
+    d.add_argument(
+        "--sync-noise",
+        "--sync_noise",
+        dest="sync_noise",
+        action="store_true",
+        help="Gumbel noise from a generator seeded with --seed on every rank, drawn for the global batch "
+        "(default: each rank draws its own from its rank-offset seed)",
+    )
     add_common_args(p, seed_default=0)
     return p
 
@@ -298,6 +325,11 @@ class _Run:
         self.control = HmqControl(
             ste=args.gumbel_ste, strict_levels=args.strict_levels, noise_device=args.noise_device
         )
+        self.control.rank, self.control.world_size = self.dist.rank, self.dist.world_size
+        self.control.statistics_sync = bool(args.sync_act_range)
+        if args.sync_noise:
+            where = self.device if args.noise_device == "device" else torch.device("cpu")
+            self.control.generator = torch.Generator(device=where).manual_seed(int(args.seed))
         info = network_info(args.network_name)
         size = args.image_size or get_spec(info.arch).input_size
         train_ds, val_ds, self.num_classes = build_datasets(
@@ -317,7 +349,11 @@ class _Run:
             distributed_val=self.dist.distributed,
         )
         self.model, self.arch, self.input_size = _build_network(args, self.num_classes, self.control, size)
+        if args.sync_bn:
+            self.model, _ = convert_sync_batchnorm(self.model, self.device)
         self.model.to(self.device)
+        # rank 0's weights and search matrices everywhere before the statistics pass (DDP would do it later)
+        broadcast_module_state(self.model)
         if args.resume is not None:  # its kind and architecture, before the logger writes anything
             saved = require_checkpoint(load_checkpoint(args.resume), args.resume, RESUME_KEYS)
             check_state_dict_fits(self.model, saved["model"], f"--resume {args.resume}")
@@ -346,6 +382,11 @@ class _Run:
     def save_resume(
         self, stage: str, epoch: int, opts: list[torch.optim.Optimizer], scaler: Any, state: dict
     ) -> None:
+        """``resume.pt``: model, optimizers, scaler, ``state``, every rank's generator states (``rng``) and,
+        with ``--sync_noise``, the shared noise generator's state (``noise_rng``)."""
+        state = {**state, "rng": gather_rng_states()}  # a collective: every rank takes part
+        if self.control.generator is not None:
+            state["noise_rng"] = self.control.generator.get_state()
         if self.dist.is_main:
             save_checkpoint(
                 {
@@ -389,6 +430,15 @@ class _Run:
             stage, epoch, row["loss"], row["train_acc"], val_acc, wcr, row["expected_wcr"], row["acr"],
             target_w, target_a, row["temperature"],
         )  # fmt: skip
+
+
+def _restore_generators(run: _Run, resume: dict[str, Any]) -> None:
+    """Every rank's generator states and the shared noise generator's from ``resume.pt`` (when it has them)."""
+    rng = resume.get("rng")
+    if rng is not None and not restore_rng_states(rng, run.dist.rank, run.dist.world_size):
+        run.logger.warning("resume.pt's generator states are from another number of processes: not restored")
+    if run.control.generator is not None and "noise_rng" in resume:
+        run.control.generator.set_state(resume["noise_rng"])
 
 
 def _wrap(run: _Run) -> nn.Module:
@@ -463,6 +513,7 @@ def _stages(run: _Run) -> int:
         if len(resume["optimizers"]) > 1:
             hmq_opt.load_state_dict(resume["optimizers"][1])
         scaler.load_state_dict(resume["scaler"])
+        _restore_generators(run, resume)
     pareto = ParetoBest()
     pareto.last = tuple(resume["pareto"]) if resume.get("pareto") else None
     start = resume["epoch"] + 1 if resume.get("stage") == "search" else (args.n_epochs if resume else 0)
@@ -480,6 +531,7 @@ def _stages(run: _Run) -> int:
             val0 = run.evaluate(run.val_loader, "initial val")
             train0 = run.evaluate(run.train_loader, "initial train")
             run.row("init", 0, {"train_acc": train0, "temperature": 1.0}, val0, t_w, t_a)
+            set_loader_epoch(run.train_loader, e)  # the pass above took this epoch's number
         cfg = StepConfig(run.device, run.amp, args.gamma, args.gamma_rate, t_w, search=True)
         stats = train_epoch(
             model,

@@ -4,6 +4,13 @@
 schedule through the same data pipeline and runtime helpers as the paper entrypoints, writes
 ``args.json``, ``epochs.csv``, ``final.json`` and a resumable ``checkpoint.pth.tar`` under ``--out``,
 and runs under ``torchrun`` unchanged (DDP, gloo on CPU).
+
+Under DDP ``--batch-size`` is per process, every rank takes its share of one global order (``W``
+processes with batch ``b`` step through the batches one process with batch ``W*b`` takes) and the
+gradients are averaged; BatchNorm normalises with each rank's share of the batch unless ``--sync-bn``
+(statistics of the whole global batch: then a DDP run equals the one-process run with batch ``W*b``
+to float precision). A checkpoint also holds every rank's generator states, so ``--resume`` continues
+exactly as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from common.runtime import (
     choose_device,
     cleanup_distributed,
     find_resume,
+    gather_rng_states,
     init_distributed,
     load_checkpoint,
     progress,
     require_checkpoint,
+    restore_rng_states,
     run_main,
     save_checkpoint,
     seed_everything,
@@ -45,6 +54,7 @@ from common.runtime import (
     unwrap_model,
     wrap_ddp,
 )
+from common.runtime.ddp_sync import convert_sync_batchnorm
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--resume", default="", help="checkpoint file or run folder to continue from")
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="DDP: BatchNorm statistics over the whole global batch (default: each rank's share)",
+    )
     add_common_args(p, out_default=Path("runs/baseline_digits"))
     return p
 
@@ -107,12 +122,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     train_loader, val_loader = build_loaders(
         train_ds, val_ds, args.batch_size, args.workers, distributed=dist.distributed, seed=args.seed
     )
-    model = wrap_ddp(build_model(args.arch, num_classes=classes), device, dist)
+    model = build_model(args.arch, num_classes=classes)
+    if args.sync_bn:
+        model, _ = convert_sync_batchnorm(model, device)
+    model = wrap_ddp(model, device, dist)
     optimizer = torch.optim.SGD(
         model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * len(train_loader))
-    start_epoch, best = 0, 0.0
+    start_epoch, best, rng_note = 0, 0.0, ""
     resume = find_resume(args.resume) if args.resume else None
     if resume is not None:
         state = require_checkpoint(load_checkpoint(resume), resume, RESUME_KEYS)
@@ -121,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"], state["best_acc1"]
+        if "rng" in state and not restore_rng_states(state["rng"], dist.rank, dist.world_size):
+            rng_note = "the checkpoint's generator states are from another number of processes: not restored"
     logger = RunLogger(args.out, args)
+    if rng_note:
+        logger.warning(rng_note)
     logger.info(
         "training %s on %s (%d classes) for %d epochs on %s",
         args.arch,
@@ -160,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         logger.info(
             "epoch %d: train loss %.4f, val loss %.4f, val top-1 %.2f%%", epoch + 1, *list(row.values())[1:]
         )
+        rng = gather_rng_states()  # a collective: every rank takes part
         if dist.is_main:
             state = {
                 "epoch": epoch + 1,
@@ -169,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "scheduler": scheduler.state_dict(),
                 "acc1": acc1,
                 "best_acc1": best,
+                "rng": rng,
             }
             save_checkpoint(state, Path(args.out) / "checkpoint.pth.tar", is_best=acc1 >= best)
     _, final_acc = evaluate(model, val_loader, device, args.amp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -52,3 +53,52 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+
+
+class SimulatedKill(BaseException):
+    """Stands for a SIGKILL right after a checkpoint is written (nothing after it runs)."""
+
+
+class KillSwitch:
+    """What the ``kill_switch`` fixture hands out (see there)."""
+
+    Killed = SimulatedKill
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def arm(self, module: object, file_name: str, count: int = 1, attr: str = "save_checkpoint") -> None:
+        """``module.<attr>`` raises :class:`SimulatedKill` right after its ``count``-th write of ``file_name``."""
+        real = getattr(module, attr)
+        seen = [0]
+
+        def writing_then_dying(state, path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            out = real(state, path, *args, **kwargs)
+            if str(path).endswith(file_name):
+                seen[0] += 1
+                if seen[0] == count:
+                    raise SimulatedKill(f"killed after writing {path}")
+            return out
+
+        self._monkeypatch.setattr(module, attr, writing_then_dying)
+
+    def disarm(self) -> None:
+        """Undo every :meth:`arm`."""
+        self._monkeypatch.undo()
+
+    @staticmethod
+    def assert_same_tensors(got: dict, want: dict) -> None:
+        """Same keys and bit-identical tensors (``torch.equal``) in two state dicts."""
+        import torch
+
+        assert set(got) == set(want)
+        differ = [k for k in want if not torch.equal(got[k], want[k])]
+        assert not differ, f"{len(differ)} of {len(want)} tensors differ, first {differ[:3]}"
+
+
+@pytest.fixture
+def kill_switch() -> Iterator[KillSwitch]:
+    """Simulated kills for the resume tests: ``kill_switch.arm(module, "checkpoint.pth.tar", count)``, then
+    ``with pytest.raises(kill_switch.Killed): main(...)``; ``kill_switch.disarm()`` before resuming."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield KillSwitch(mp)

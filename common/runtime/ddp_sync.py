@@ -4,7 +4,8 @@ Under DDP every rank normalises with the mean and variance of its own share of t
 run with the same global batch uses the statistics of the whole batch. :func:`convert_sync_batchnorm`
 replaces every BatchNorm by one that reduces its statistics over all ranks: PyTorch's
 :class:`torch.nn.SyncBatchNorm` on CUDA, and :class:`GlobalBatchNorm` elsewhere (``nn.SyncBatchNorm``
-refuses CPU tensors, and the CPU/gloo path is what the tests run). :func:`global_moments` is the
+refuses CPU tensors, and the CPU/gloo path is what the tests run; it also computes the statistics with
+the same float64 reduction in a one-process run, so that run is the exact reference of a DDP one). :func:`global_moments` is the
 differentiable reduction itself, for modules that compute their own batch statistics (HAWQ's
 ``QuantBnConv2d``); :func:`all_reduce_min_max` and :func:`all_gather_rows` serve activation-range
 trackers. Without a process group (or with one process) everything reduces to the local computation.
@@ -86,10 +87,13 @@ def global_moments(x: Tensor, dims: Sequence[int], float64: bool = True) -> tupl
 class GlobalBatchNorm(_BatchNorm):
     """BatchNorm whose training statistics cover the whole DDP batch, on any device (CPU with gloo).
 
-    Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d/2d/3d``. In training with more than
-    one rank: global mean and biased variance normalise, the running mean moves by ``momentum`` towards
-    the global mean and the running variance towards the unbiased global variance, as PyTorch's
-    BatchNorm does with one process; otherwise it is plain BatchNorm.
+    Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d/2d/3d``. In training: the mean and
+    biased variance over every rank's batch (:func:`global_moments`, float64 sums) normalise, the running
+    mean moves by ``momentum`` towards that mean and the running variance towards the unbiased variance,
+    as PyTorch's BatchNorm does with one process. One process takes the same arithmetic, so a DDP run and
+    a one-process run of the same global batch differ only by the order of float32 sums elsewhere (with
+    PyTorch's own float32 BatchNorm kernel in the one-process run, training amplifies its rounding
+    differences). In eval mode it is plain BatchNorm.
     """
 
     def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002 - torch's name
@@ -97,7 +101,7 @@ class GlobalBatchNorm(_BatchNorm):
             raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        if not (self.training and world_active()):
+        if not self.training:
             return super().forward(input)
         self._check_input_dim(input)
         dims = [0, *range(2, input.dim())]

@@ -23,12 +23,14 @@ __all__ = [
     "all_reduce_mean",
     "all_reduce_sum",
     "barrier",
+    "broadcast_module_state",
     "cleanup_distributed",
     "get_rank",
     "get_world_size",
     "init_distributed",
     "is_dist_initialized",
     "is_main_process",
+    "refuse_distributed",
     "unwrap_model",
     "wrap_ddp",
 ]
@@ -179,3 +181,27 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
+
+
+def broadcast_module_state(model: nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers into every rank's ``model`` (what DDP does when it wraps a
+    model), for work done on the bare model before the wrap; a no-op when not distributed."""
+    if not is_dist_initialized() or dist.get_world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=src)
+
+
+def refuse_distributed(prog: str) -> None:
+    """One-line :class:`UsageError` (exit status 2) when started under torchrun with ``WORLD_SIZE`` > 1.
+
+    For the single-process entrypoints: under ``torchrun --nproc_per_node N`` they would otherwise run the
+    same job N times, all writing the same files.
+    """
+    world = _env_int("WORLD_SIZE", 1)
+    if world > 1:
+        raise UsageError(
+            f"{prog} runs in one process and has no DDP support: start it without torchrun "
+            f"(WORLD_SIZE={world})"
+        )

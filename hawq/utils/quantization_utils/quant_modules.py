@@ -29,13 +29,14 @@ Two switches beyond the original, both off by default (``hawq.quant_train --roun
 * ``float64_bn_stats`` (unfolded QuantBnConv2d): the batch mean and variance are reduced in float64 and rounded
   to float32, so their value no longer depends on the reduction order at float32 precision.
 
-Two DDP switches, off by default (``--sync-bn`` and ``--sync-act-range``; no effect without a process group of
-more than one rank). The original's DDP keeps per-rank statistics: each rank's unfolded BN normalises with its
+Two DDP switches, off by default (``--sync-bn`` and ``--sync-act-range``; the second does nothing without a
+process group of more than one rank). The original's DDP keeps per-rank statistics: each rank's unfolded BN normalises with its
 own share of the batch, and each QuantAct moves its range by its own share's min/max (DDP then broadcasts rank
 0's buffers before every forward). With them a DDP run computes what one process computes on the global batch:
 
 * ``sync_bn`` (unfolded QuantBnConv2d): batch mean and variance over every rank's batch
-  (:func:`common.runtime.ddp_sync.global_moments`, differentiable, float64 sums);
+  (:func:`common.runtime.ddp_sync.global_moments`, differentiable, float64 sums; with one process this is the
+  ``float64_bn_stats`` arithmetic, so a one-process run with the flag is the exact reference of a DDP one);
 * ``sync_range`` (QuantAct): the batch min/max all-reduced (with ``act_percentile`` the percentiles of all ranks'
   activations gathered together).
 """
@@ -647,7 +648,7 @@ class QuantBnConv2d(nn.Module):
         s_w = symmetric_linear_quantization_params(self.weight_bit, lo, hi, self.per_channel)
         w_int = SymmetricQuantFunction.apply(self.conv.weight, self.weight_bit, s_w)
         y = self._conv(x, w_int, self.conv.bias) * s_w.reshape(1, -1, 1, 1)
-        if self.sync_bn and world_active():
+        if self.sync_bn:  # also with one process: the same float64 arithmetic as the DDP run
             mean64, m2, n = global_moments(y, (0, 2, 3), float64=True)
             batch_mean = mean64.to(y.dtype)
             batch_var = (m2 / max(n - 1, 1)).to(y.dtype)  # unbiased (quirk 7)
