@@ -14,6 +14,8 @@ from torch import nn
 
 from common.bitconfig import BitConfigError, read_bitconfig, to_proqha
 from common.runtime import UsageError, load_checkpoint, read_json_file
+from common.runtime import rng_state as common_rng_state
+from common.runtime import set_rng_state as common_set_rng_state
 from proqha.bits import initial_bits, quantizers, set_bits
 from proqha.checkpoints import load_weights, state_dict_of
 from proqha.export import list_order
@@ -95,16 +97,17 @@ def load_resume(model: nn.Module, path: str) -> dict[str, Any]:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python and torch random states, for resuming a search exactly."""
-    import random
-
-    version, state, gauss = random.getstate()
-    return {"python": [version, list(state), gauss], "torch": torch.get_rng_state()}
+    """Python, NumPy and torch random states (:func:`common.runtime.rng_state`), for resuming exactly."""
+    return common_rng_state()
 
 
 def set_rng_state(saved: dict[str, Any]) -> None:
+    """Restore :func:`rng_state`; a state saved before NumPy's was included leaves NumPy as it is."""
     import random
 
+    if "numpy" in saved:
+        common_set_rng_state(saved)
+        return
     version, state, gauss = saved["python"]
     random.setstate((version, tuple(state), gauss))
     torch.set_rng_state(saved["torch"])

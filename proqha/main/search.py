@@ -26,6 +26,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     choose_device,
+    refuse_distributed,
     require_checkpoint,
     run_main,
     save_checkpoint,
@@ -71,6 +72,7 @@ def _append_csv(path: Path, row: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args("proqha/main/search.py", argv)
+    refuse_distributed("proqha/main/search.py")
     if args.archtype != "quant":
         raise UsageError("the search needs --archtype quant")
     if args.seed is not None:
@@ -91,7 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         load_weights(model, saved["state_dict"])
         set_bits(model, saved["kbits"])
-        set_rng_state(saved["rng"])
         start = int(saved["step"]) + 1
     model.to(device)
     cfg = search_config(args)
@@ -105,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_batch_size=args.eval_batch_size,
     )
     batches = ScoringBatches(scoring, args.train_batch_size, args.score_batch, seed=args.seed)
+    if start:  # generators last: nothing above may draw from them after the restore
+        set_rng_state(saved["rng"])
+        if "score_rng" in saved:
+            batches.gen.set_state(saved["score_rng"])
     set_resume_hint(f"--out {out} (the search continues from {last})", last)
     logger = RunLogger(out, args, tensorboard=False)
     logger.info(
@@ -136,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "kbits": result.bits,
             "step": s,
             "rng": rng_state(),
+            "score_rng": batches.gen.get_state(),
         }
         save_checkpoint(state, ckpt_dir / f"{s}.pt")
         save_checkpoint(state, last)

@@ -22,18 +22,21 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import torch
 
 from common.bitconfig import write_bitconfig
-from common.data import build_loaders
+from common.data import build_loaders, set_loader_epoch
 from common.runtime import (
     LossGuard,
     RunLogger,
     check_finite,
     choose_device,
     load_checkpoint,
+    refuse_distributed,
     require_checkpoint,
+    rng_state,
     run_main,
     save_checkpoint,
     seed_everything,
     set_resume_hint,
+    set_rng_state,
 )
 from proqha.bits import get_bits, set_bits
 from proqha.checkpoints import load_weights
@@ -48,6 +51,7 @@ from proqha.utils.options import parse_args
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args("proqha/main/train.py", argv)
+    refuse_distributed("proqha/main/train.py")
     if args.seed is not None:
         seed_everything(args.seed)
     device = choose_device(args.device)
@@ -87,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_bits(model, saved["kbits"]) if args.archtype == "quant" else None
         optimizer.load_state_dict(saved["optimizer"])
         start, best = int(saved["epoch"]), float(saved["best_prec1"])
+        if "rng" in saved:  # nothing below draws from the generators before the loop
+            set_rng_state(saved["rng"])
     set_resume_hint(f"--out {out} (the run continues from {last})", last)
     guard = LossGuard(checkpoint=last)
     logger = RunLogger(out, args, tensorboard=False)
@@ -95,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for epoch in range(start, args.train_epochs):
         lr = multistep_lr(args.lr, epoch, args.train_epochs)
         set_lr(optimizer, lr)
+        set_loader_epoch(train_loader, epoch)
         train_loss, train_top1 = train_epoch(
             model, train_loader, optimizer, device, clip=clip, amp=args.amp, guard=guard, epoch=epoch
         )
@@ -114,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "test_prec1": test_top1,
             "best_prec1": best,
             "kbits": get_bits(model),
+            "rng": rng_state(),
         }
         save_checkpoint(state, last, is_best=is_best, best_name="model_best.pt")
     final_bits = get_bits(model)

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from common.data import set_loader_epoch
 from common.runtime import AverageMeter, LossGuard, check_finite, progress
 from proqha.bits import get_bits, lower_bits, set_bits
 from proqha.cost import CostModel
@@ -140,11 +141,17 @@ def select(candidates: list[Candidate], info: str) -> int:
 
 
 def fine_tune(
-    model: nn.Module, loader: Any, cfg: SearchConfig, device: torch.device, checkpoint: Any = None
+    model: nn.Module,
+    loader: Any,
+    cfg: SearchConfig,
+    device: torch.device,
+    checkpoint: Any = None,
+    first_epoch: int = 0,
 ) -> tuple[float, float]:
     """Step 3: ``search_epochs`` epochs of Adam with the cosine schedule; ``(train top-1 over all epochs, last lr)``.
 
-    A NaN/inf loss is an error naming ``checkpoint`` (the search's last good one) when it exists.
+    A NaN/inf loss is an error naming ``checkpoint`` (the search's last good one) when it exists. The loader's
+    passes are epochs ``first_epoch, first_epoch + 1, ...`` of its order (a resumed search sees the same data).
     """
     guard = LossGuard(checkpoint=checkpoint, what="fine-tune loss")
     a = cfg.adam
@@ -154,6 +161,7 @@ def fine_tune(
     for epoch in range(cfg.search_epochs):
         lr = cosine_lr(a.lr, epoch, cfg.search_epochs)
         set_lr(opt, lr)
+        set_loader_epoch(loader, first_epoch + epoch)
         train_epoch(
             model, loader, opt, device, clip=a.clip, amp=cfg.amp, top1=top1, desc=f"fine-tune {epoch}",
             guard=guard, epoch=epoch,
@@ -178,7 +186,7 @@ def search_round(
     cands = score_candidates(model, next_batch, cfg, costs, device, base_acc, val_loader)
     best = cands[select(cands, cfg.info)]
     set_bits(model, best.bits)
-    train_acc, lr = fine_tune(model, train_loader, cfg, device, checkpoint)
+    train_acc, lr = fine_tune(model, train_loader, cfg, device, checkpoint, first_epoch=s * cfg.search_epochs)
     test_acc = evaluate(model, val_loader, device, cfg.amp)[1]
     return RoundResult(
         step=s,
