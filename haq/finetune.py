@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from common.bitconfig import write_bitconfig
-from common.data import build_datasets
+from common.data import build_datasets, build_loaders
 from common.runtime import (
     RunLogger,
     UsageError,
@@ -34,6 +34,7 @@ from common.runtime import (
     check_positive,
     check_state_dict_fits,
     choose_device,
+    refuse_distributed,
     require_checkpoint,
     run_main,
     seed_everything,
@@ -164,10 +165,11 @@ def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataL
     size = input_size_of(arch) if digits else (299 if arch.startswith("inception") else 224)
     preset = "digits" if digits else "imagenet"
     train_ds, val_ds, _ = build_datasets(embedded if digits else args.data, preset=preset, image_size=size)
-    gen = torch.Generator().manual_seed(args.manualSeed)
     val_batch = args.test_batch if args.honour_test_batch else args.train_batch
-    train = DataLoader(train_ds, args.train_batch, shuffle=True, num_workers=args.workers, generator=gen)
-    val = DataLoader(val_ds, val_batch, shuffle=False, num_workers=args.workers)
+    # the train order and augmentation are functions of (--manualSeed, epoch): a resumed run sees the same data
+    train, val = build_loaders(
+        train_ds, val_ds, args.train_batch, args.workers, seed=args.manualSeed, val_batch_size=val_batch
+    )
     return train, val, DATA_CLASSES[args.data_name]
 
 
@@ -213,6 +215,7 @@ def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    refuse_distributed("python -m haq.finetune")
     out_dir = check_training_args(args)
     set_threads(args.threads)
     if args.linear_quantization != is_quantized_arch(args.arch):
@@ -241,9 +244,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         books = quantize_model(model, strategy, max_iter=50, random_state=args.manualSeed)
     ckpt_dir = Path(args.checkpoint)
-    start_epoch, best_acc, opt_state = args.start_epoch, 0.0, None
+    start_epoch, best_acc, opt_state, resume_rng = args.start_epoch, 0.0, None, None
     if args.resume:
         full = load_resume_weights(model, args)
+        resume_rng = full.get("rng")
         if not args.evaluate:
             start_epoch, best_acc, opt_state = (
                 full.get("epoch", 0),
@@ -278,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with RunLogger(ckpt_dir, args) as logger:
         write_bitconfig(cfg, ckpt_dir / "bitconfig.json")
         best = fit(args, model, optimizer, (train_loader, val_loader), device, logger, ckpt_dir, start_epoch, best_acc,
-                   after_step=project if books else None, before_epoch=before_epoch)  # fmt: skip
+                   after_step=project if books else None, before_epoch=before_epoch, resume_rng=resume_rng)  # fmt: skip
         result = {"best_acc": best, "strategy": strategy, "bitconfig": str(ckpt_dir / "bitconfig.json")}
         logger.finalize(result)
     print(f"Best acc: {best}")

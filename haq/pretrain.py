@@ -20,6 +20,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     choose_device,
+    refuse_distributed,
     run_main,
     seed_everything,
     set_resume_hint,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    refuse_distributed("python -m haq.pretrain")
     out_dir = check_training_args(args)
     set_threads(args.threads)
     if is_quantized_arch(args.arch):
@@ -52,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.arch, num_classes, pretrained=(args.weights or True) if args.pretrained else False
     )
     model.to(device)
-    ckpt_dir, start_epoch, best_acc = Path(args.checkpoint), args.start_epoch, 0.0
+    ckpt_dir, start_epoch, best_acc, resume_rng = Path(args.checkpoint), args.start_epoch, 0.0, None
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
@@ -60,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         full = load_resume_weights(model, args)
         if not args.evaluate:
             start_epoch, best_acc = full.get("epoch", 0), float(full.get("best_acc", 0.0))
+            resume_rng = full.get("rng")
             if full.get("optimizer"):
                 optimizer.load_state_dict(full["optimizer"])
             ckpt_dir = Path(args.resume).parent
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ckpt_dir,
             start_epoch,
             best_acc,
+            resume_rng=resume_rng,
         )
         logger.finalize({"best_acc": best})
     print(f"Best acc: {best}")

@@ -13,12 +13,23 @@ import math
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from common.runtime import LossGuard, RunLogger, autocast_context, check_finite, progress, save_checkpoint
+from common.data import set_loader_epoch
+from common.runtime import (
+    LossGuard,
+    RunLogger,
+    autocast_context,
+    check_finite,
+    progress,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from haq.lib.utils.train import evaluate, train_epoch
 
 
@@ -58,15 +69,21 @@ def fit(
     best_acc: float = 0.0,
     after_step: Callable[[], None] | None = None,
     before_epoch: Callable[[int], Callable[[], None] | None] | None = None,
+    resume_rng: Any = None,
 ) -> float:
     """Train ``args.epochs`` epochs from ``start_epoch``; returns the best val top-1.
 
     ``before_epoch(e)`` may return a new ``after_step`` hook (K-means re-clustering at the last epoch).
+    Epoch ``e`` reads the training loader's pass ``e`` (:func:`common.data.set_loader_epoch`), and the
+    checkpoints hold the generator states (``rng``), which ``resume_rng`` (a resumed checkpoint's) restores
+    before the first epoch: a resumed run continues exactly as the uninterrupted one.
     """
     train_loader, val_loader = loaders
     runner = _Autocast(model, device) if getattr(args, "half", False) else model
     lr = optimizer.param_groups[0]["lr"]
     guard = LossGuard(checkpoint=checkpoint_dir / "checkpoint.pth.tar")
+    if resume_rng is not None:
+        set_rng_state(resume_rng)
     for epoch in progress(
         range(start_epoch, args.epochs), desc="epochs", initial=start_epoch, total=args.epochs
     ):
@@ -75,6 +92,7 @@ def fit(
             group["lr"] = lr
         if before_epoch is not None:
             after_step = before_epoch(epoch) or after_step
+        set_loader_epoch(train_loader, epoch)
         train = train_epoch(runner, train_loader, optimizer, device, after_step, guard=guard, epoch=epoch)
         val = evaluate(runner, val_loader, device)
         check_finite(val["loss"], epoch=epoch, what="validation loss", checkpoint=guard.checkpoint)
@@ -87,7 +105,7 @@ def fit(
         )  # fmt: skip
         state = {
             "epoch": epoch + 1, "state_dict": model.state_dict(), "acc": val["top1"], "best_acc": best_acc,
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": rng_state(),
         }  # fmt: skip
         save_checkpoint(state, checkpoint_dir / "checkpoint.pth.tar", is_best=is_best)
     return best_acc
