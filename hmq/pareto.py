@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import UsageError, run_main, save_figure
+from common.runtime import UsageError, check_output_file, run_main, save_figure
 
 PUBLISHED = Path(__file__).with_name("published.json")
 CANONICAL = {"efficientnet_b0": "efficient_net"}
@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.root.is_dir():
         raise UsageError(f"not a folder: {args.root}")
+    check_output_file("--out", args.out or args.root / "pareto.png")
     ours = collect(args.root)
     if not ours:
         raise UsageError(f"no */final.json under {args.root}")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import atomic_write_text, run_main
+from common.runtime import atomic_write_text, check_at_least, check_output_dir, run_main
 from reproduce import accuracy_runs
 from reproduce.cost_table import all_figures
 from reproduce.figures import MISMATCH, to_csv, to_markdown
@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracy_runs.add_arguments(p)
     args = p.parse_args(argv)
     accuracy_runs.check_args(args)
+    check_output_dir("--out", args.out)
+    check_at_least("--baseline-epochs", args.baseline_epochs, 1)
     if args.list_checkpoints:
         print(accuracy_runs.checkpoint_listing())
         return 0

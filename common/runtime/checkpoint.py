@@ -62,7 +62,10 @@ def _one_line_reason(exc: BaseException) -> str:
                 lines[i + 1] if i + 1 < len(lines) else ""
             )
             return f"unreadable as a tensor checkpoint ({detail or 'unpickling failed'})"
-    return lines[0] if lines else type(exc).__name__
+    first = lines[0] if lines else ""
+    if isinstance(exc, (EOFError, IndexError, KeyError, ValueError, UnicodeDecodeError)):
+        return f"unreadable as a tensor checkpoint ({type(exc).__name__}{': ' + first if first else ''})"
+    return first or type(exc).__name__
 
 
 def load_checkpoint(
