@@ -41,17 +41,22 @@ from common.runtime import (
     check_positive,
     check_range,
     choose_device,
+    load_checkpoint,
     load_state_dict_checked,
     progress,
+    refuse_distributed,
+    require_checkpoint,
+    rng_state,
     run_main,
     save_checkpoint,
     seed_everything,
+    set_rng_state,
     set_threads,
 )
 from ompq.PTQ.bit_list import expand_bit_list, layer_names, parse_bit_cfg
 from ompq.PTQ.quant.fold_bn import fold_all_bn
 from ompq.PTQ.quant.quant_model import QuantModel
-from ompq.PTQ.quant.reconstruction import recon_model
+from ompq.PTQ.quant.reconstruction import as_weight_reconstructed, recon_model, reconstruction_units
 
 ARCHS = {
     "resnet18": "resnet18",
@@ -101,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--device", default="auto")
     add_threads_arg(new)
     new.add_argument("--out", type=Path, default=Path("runs/ompq_ptq"))
+    new.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="<out>/ptq_state.pth of an interrupted run (written after every reconstructed unit) to continue",
+    )
     return p
 
 
@@ -182,8 +193,76 @@ def calibration_samples(loader: Any, n: int) -> torch.Tensor:
     return torch.cat(chunks)[:n]
 
 
+class _Resumable:
+    """``<out>/ptq_state.pth`` after every reconstructed unit, and ``--resume`` from it.
+
+    The file holds the stage (``weights``/``acts``), the units done in it, the quantized model's state, the
+    generator states and the accuracies so far. Everything before the reconstruction (model, calibration
+    images, initial scales) is rebuilt the same way by the resumed run; the units already done get the
+    structure their reconstruction left, the saved state is loaded and the generators restored, so the
+    remaining units reconstruct exactly as in the uninterrupted run (which needs ``--use_seed``: without it
+    the original is unseeded and no two runs agree).
+    """
+
+    def __init__(
+        self, args: argparse.Namespace, qnn: QuantModel, names: list[str], cali: torch.Tensor
+    ) -> None:
+        self.args, self.qnn, self.cali = args, qnn, cali
+        self.path = Path(args.out) / "ptq_state.pth"
+        bits = [m.weight_quantizer.n_bits for _, m in qnn.quant_modules()]
+        self.config = {
+            "arch": args.arch, "layers": list(names), "weight_bits": bits, "n_bits_a": args.n_bits_a,
+            "act_quant": bool(args.act_quant), "num_samples": args.num_samples, "iters_w": args.iters_w,
+            "iters_a": args.iters_a, "seed": args.seed if args.use_seed else None,
+        }  # fmt: skip
+        self.stage, self.done = "weights", {"weights": [], "acts": []}
+        self.result: dict[str, Any] = {"arch": args.arch}
+        if args.resume is not None:
+            self._load(args.resume)
+
+    def _load(self, path: Path) -> None:
+        saved = require_checkpoint(
+            load_checkpoint(path), path, ("config", "stage", "done", "result", "state_dict", "rng")
+        )
+        differ = [k for k, v in self.config.items() if saved["config"].get(k) != v]
+        if differ:
+            raise UsageError(f"--resume {path} was written by another run: its {', '.join(differ)} differ")
+        self.stage, self.done, self.result = saved["stage"], dict(saved["done"]), dict(saved["result"])
+        units = reconstruction_units(self.qnn.model)
+        for name, unit in units:
+            if self.stage == "acts" or name in self.done["weights"]:
+                as_weight_reconstructed(unit)
+        if self.stage == "acts":
+            self.init_act_quantizers()
+        self.qnn.load_state_dict(saved["state_dict"])
+        set_rng_state(saved["rng"])
+
+    def init_act_quantizers(self) -> None:
+        """The start of the activation stage: activation scales initialised, the network output left float."""
+        self.qnn.set_quant_state(True, True)
+        with torch.no_grad():
+            self.qnn(self.cali[:64])
+        self.qnn.disable_network_output_quantization()
+
+    def hooks(self, stage: str) -> dict[str, Any]:
+        """``recon_model`` keywords: skip the units done in ``stage``, checkpoint after each new one."""
+        done = self.done[stage]
+
+        def after_unit(name: str) -> None:
+            done.append(name)
+            state = {
+                "config": self.config, "stage": stage, "done": {k: list(v) for k, v in self.done.items()},
+                "result": dict(self.result), "rng": rng_state(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.qnn.state_dict().items()},
+            }  # fmt: skip
+            save_checkpoint(state, self.path)
+
+        return {"done": set(done), "after_unit": after_unit}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    refuse_distributed("python -m ompq.PTQ.main_imagenet")
     set_threads(args.threads)
     name = check_args(args)
     digits = args.data_path in ("digits", "synthetic")
@@ -214,21 +293,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     qnn.set_quant_state(True, False)
     with torch.no_grad():
         qnn(cali[:64])
-    result: dict[str, Any] = {"arch": args.arch}
-    if args.test_before_calibration:
+    run = _Resumable(args, qnn, names, cali)
+    result = run.result
+    if args.test_before_calibration and "acc_before_brecq" not in result:
         result["acc_before_brecq"] = validate(qnn, val_loader, device, "before BRECQ")
         logger.info("Quantized accuracy before brecq: %.3f", result["acc_before_brecq"])
-    common = {"cali_data": cali, "asym": True, "act_quant": False, "b_range": (args.b_start, args.b_end)}
-    recon_model(qnn, qnn.model, iters=args.iters_w, weight=args.weight, warmup=args.warmup, **common)
-    qnn.set_quant_state(True, False)
-    result["acc_weight_quant"] = validate(qnn, val_loader, device, "weight quantization")
+    if run.stage == "weights":
+        common = {"cali_data": cali, "asym": True, "act_quant": False, "b_range": (args.b_start, args.b_end)}
+        recon_model(qnn, qnn.model, iters=args.iters_w, weight=args.weight, warmup=args.warmup, **common,
+                    **run.hooks("weights"))  # fmt: skip
+        qnn.set_quant_state(True, False)
+        result["acc_weight_quant"] = validate(qnn, val_loader, device, "weight quantization")
     logger.info("Weight quantization accuracy: %.3f", result["acc_weight_quant"])
     if args.act_quant:
-        qnn.set_quant_state(True, True)
-        with torch.no_grad():
-            qnn(cali[:64])
-        qnn.disable_network_output_quantization()
-        recon_model(qnn, qnn.model, cali_data=cali, iters=args.iters_a, act_quant=True, lr=args.lr, p=args.p)
+        if run.stage != "acts":  # a run resumed in the activation stage has these steps behind it
+            run.init_act_quantizers()
+        recon_model(qnn, qnn.model, cali_data=cali, iters=args.iters_a, act_quant=True, lr=args.lr, p=args.p,
+                    **run.hooks("acts"))  # fmt: skip
         qnn.set_quant_state(True, True)
         result["acc_full_quant"] = validate(qnn, val_loader, device, "full quantization")
         label = "mixed" if bits is not None else str(args.n_bits_w)

@@ -9,6 +9,8 @@ from the float network; both are cached over the calibration set in batches of `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 import torch
 from torch import Tensor, nn
 
@@ -175,12 +177,48 @@ def reconstruct(
             m.weight_quantizer.soft_targets = False
 
 
-def recon_model(qnn: QuantModel, module: nn.Module, **kwargs) -> None:  # noqa: ANN003
-    """Walk the model in order: blocks → block reconstruction, stand-alone QuantModules → layer reconstruction."""
+def recon_model(
+    qnn: QuantModel,
+    module: nn.Module,
+    done: Collection[str] = (),
+    after_unit: Callable[[str], None] | None = None,
+    prefix: str = "",
+    **kwargs,  # noqa: ANN003
+) -> None:
+    """Walk the model in order: blocks → block reconstruction, stand-alone QuantModules → layer reconstruction.
+
+    Units are named by their path below ``module`` (``prefix`` + name); those in ``done`` are skipped (a resumed
+    run) and ``after_unit(name)`` runs after each one reconstructed (a resumable run checkpoints there).
+    """
     for name, child in module.named_children():
+        path = f"{prefix}{name}"
         if isinstance(child, (QuantModule, BaseQuantBlock)):
-            if child.ignore_reconstruction:
+            if child.ignore_reconstruction or path in done:
                 continue
             reconstruct(qnn, child, desc=name, **kwargs)
+            if after_unit is not None:
+                after_unit(path)
         else:
-            recon_model(qnn, child, **kwargs)
+            recon_model(qnn, child, done, after_unit, f"{path}.", **kwargs)
+
+
+def reconstruction_units(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """``(path, unit)`` of every unit :func:`recon_model` reconstructs, in its order."""
+    units: list[tuple[str, nn.Module]] = []
+    for name, child in module.named_children():
+        path = f"{prefix}{name}"
+        if isinstance(child, (QuantModule, BaseQuantBlock)):
+            if not child.ignore_reconstruction:
+                units.append((path, child))
+        else:
+            units += reconstruction_units(child, f"{path}.")
+    return units
+
+
+def as_weight_reconstructed(unit: nn.Module) -> None:
+    """Give ``unit`` the structure a weight reconstruction leaves (AdaRound weight quantizers, hard rounding),
+    so that the state dict of a resumed run's checkpoint loads into it."""
+    for m in unit.modules():
+        if isinstance(m, QuantModule) and not isinstance(m.weight_quantizer, AdaRoundQuantizer):
+            m.weight_quantizer = AdaRoundQuantizer(m.weight_quantizer, m.org_weight.data)
+            m.weight_quantizer.soft_targets = False
