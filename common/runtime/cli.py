@@ -43,8 +43,9 @@ def format_user_error(exc: BaseException) -> str:
 _resume_hint: tuple[str, Path | None] | None = None
 
 #: How long a rank other than 0 waits before it reports a user error itself (rank 0 normally reports it
-#: first and torchrun then stops the others, so the user sees the message once).
-PEER_REPORT_DELAY_S = 2.0
+#: first and torchrun then stops the others, so the user sees the message once; generous, because rank 0's
+#: interpreter shutdown can take seconds on a loaded machine).
+PEER_REPORT_DELAY_S = 10.0
 
 
 def set_resume_hint(

@@ -108,6 +108,7 @@ def test_torchrun_nan_loss_ends_every_rank_at_the_same_check(tmp_path: Path) -> 
     code, out = _torchrun(["-m", "reproduce.baseline_digits", "--epochs", "2", "--lr", "1e10", "--device", "cpu",
                            "--out", str(tmp_path / "run")])  # fmt: skip
     errors = [line for line in out.splitlines() if line.startswith(("error:", "[rank"))]
-    assert code != 0 and len(errors) == 1 and errors[0].startswith("error: non-finite loss at epoch 0 step")
+    assert code != 0 and len(errors) == 1, errors
+    assert errors[0].startswith("error: non-finite loss at epoch 0 step"), errors
     assert "exitcode  : 2" in out and "Timeout" not in out
     assert not (tmp_path / "run" / "checkpoint.pth.tar").exists()
