@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 
@@ -74,7 +75,7 @@ class KillSwitch:
 
         def writing_then_dying(state, path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             out = real(state, path, *args, **kwargs)
-            if str(path).endswith(file_name):
+            if os.path.basename(os.fspath(path)) == file_name:
                 seen[0] += 1
                 if seen[0] == count:
                     raise SimulatedKill(f"killed after writing {path}")
