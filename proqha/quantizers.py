@@ -61,6 +61,96 @@ def uniform_quantize(u: torch.Tensor, bits: int) -> torch.Tensor:
     return round_ste(u * n) / n
 
 
+class _PactQuantize(torch.autograd.Function):
+    """``round_ste(c n / alpha) alpha / n`` with ``c = 0.5 (|x| - |x - alpha| + alpha)`` as one autograd node.
+
+    The forward pass performs the same operations in the same order as the expression written out (so the output
+    is the same bit for bit), in two buffers instead of eleven. The backward pass reproduces what autograd computes
+    through that expression, operation for operation: with ``g5 = ((g / n) alpha / alpha) n 0.5``,
+    ``dx = g5 sgn(x) - g5 sgn(x - alpha)`` and ``dalpha`` the four broadcast-reduced terms
+    ``sum((g / n) r)``, ``-sum((g / n) alpha (z / alpha))``, ``sum(g5)``, ``sum(g5 sgn(x - alpha))`` added in the
+    order autograd adds them (``r = round(z)``, ``z = c n / alpha``). Negating a product or a sum is exact, so
+    ``(-a) b = -(a b)`` and ``sum(-t) = -sum(t)`` let it skip the separate negations. A tensor that feeds PACT
+    and something else gets its two PACT terms as one sum, so its gradient can then differ in the last bit from
+    the unfused graph; every PACT input in the ProQHA models feeds PACT alone.
+    """
+
+    @staticmethod
+    def forward(ctx, x, alpha, n: int, grad_mode: bool):  # type: ignore[override]
+        z = x.abs()
+        shifted = x - alpha
+        keep = grad_mode and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+        sign_shifted = shifted.sgn() if keep else None
+        z.sub_(shifted.abs_()).add_(alpha).mul_(0.5).mul_(n).div_(alpha)  # z = c n / alpha
+        r = torch.round(z, out=shifted)
+        if not keep:
+            return r.mul_(alpha).div_(n)
+        ctx.n = n
+        ctx.save_for_backward(x, alpha, z, r, sign_shifted)
+        return torch.mul(r, alpha).div_(n)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, alpha, z, r, sign_shifted = ctx.saved_tensors
+        n = ctx.n
+        need_x, need_alpha = ctx.needs_input_grad[:2]
+        g = grad / n
+        scratch = None
+        if need_alpha:
+            scratch = torch.mul(g, r)
+            from_scale = scratch.sum_to_size(alpha.shape)  # through r * alpha
+        g.mul_(alpha)
+        if need_alpha:
+            from_divisor = -torch.div(z, alpha, out=scratch).mul_(g).sum_to_size(alpha.shape)  # through c n / alpha
+        g.div_(alpha).mul_(n).mul_(0.5)  # g5, the gradient reaching |x| - |x - alpha| + alpha
+        grad_x = grad_alpha = None
+        if need_alpha:
+            grad_alpha = from_scale + from_divisor + g.sum_to_size(alpha.shape)
+        if need_x:
+            grad_x = torch.sgn(x, out=scratch).mul_(g) if scratch is not None else x.sgn().mul_(g)
+        g.mul_(sign_shifted)  # through |x - alpha|
+        if need_alpha:
+            grad_alpha = grad_alpha + g.sum_to_size(alpha.shape)
+        if need_x:
+            grad_x.sub_(g)
+        return grad_x, grad_alpha, None, None
+
+
+class _DorefaWeight(torch.autograd.Function):
+    """``2 Q_k(tanh(w) / 2 / max|tanh(w)| + 0.5) - 1`` (2 <= k < 32) as one autograd node.
+
+    Same operations in the same order as the expression written out, forward and backward (the backward pass is
+    what autograd computes through it: the straight-through rounding, the quotient rule for the max, the max's
+    gradient shared among the entries equal to it, the sign of ``tanh(w)``, then ``tanh_backward``), so outputs
+    and gradients are the same bit for bit; one node instead of twelve, which is most of the cost for the small
+    weight tensors. ``(-a) b = -(a b)`` and ``sum(-t) = -sum(t)`` exactly, so the negations are taken on the sum.
+    CPU only: autograd shares the max's gradient by a different rule on other devices.
+    """
+
+    @staticmethod
+    def forward(ctx, w, n: float, grad_mode: bool):  # type: ignore[override]
+        t = torch.tanh(w)
+        peak = t.abs().max()
+        u = torch.div(t, 2).div_(peak)
+        y = torch.add(u, 0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
+        if grad_mode and ctx.needs_input_grad[0]:
+            ctx.n = n
+            ctx.save_for_backward(t, peak, u)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        t, peak, u = ctx.saved_tensors
+        n = ctx.n
+        g = torch.mul(grad, 2).div_(n).mul_(n)  # the gradient reaching t / 2 / max|t|
+        grad_peak = -torch.div(u, peak).mul_(g).sum_to_size(peak.shape)
+        magnitude = t.abs()  # max's CPU rule: the entries equal to it (NaN ones when it is NaN) share its gradient
+        at_peak = magnitude.isnan() if bool(peak.isnan()) else magnitude == peak
+        from_peak = torch.zeros_like(t).index_put_((at_peak,), grad_peak / at_peak.sum()).mul_(t.sgn())
+        grad_t = from_peak.add_(g.div_(peak).div_(2))
+        return torch.ops.aten.tanh_backward(grad_t, t), None, None
+
+
 def _check_bits(bits: int) -> int:
     if isinstance(bits, bool) or int(bits) != bits or not 1 <= int(bits) <= FLOAT_BITS:
         raise ValueError(f"quantizer bits must be an int in 1..32, got {bits!r}")
@@ -103,9 +193,11 @@ class WeightQuantizer(_BitsMixin, nn.Module):
         if k == 1:
             scale = w.abs().mean().detach()
             return uniform_quantize(w / scale, 1) * scale
-        t = torch.tanh(w)
-        u = t / 2 / t.abs().max() + 0.5
-        return 2 * uniform_quantize(u, k) - 1
+        if w.dim() == 0 or w.device.type != "cpu" or w.dtype not in (torch.float32, torch.float64):
+            t = torch.tanh(w)
+            u = t / 2 / t.abs().max() + 0.5
+            return 2 * uniform_quantize(u, k) - 1
+        return _DorefaWeight.apply(w, float(2**k - 1), torch.is_grad_enabled())
 
     def extra_repr(self) -> str:
         return f"bits={self._bits}"
@@ -122,11 +214,13 @@ class PACT(_BitsMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.alpha
         x = x.float()  # the simulated integer grid stays in float32 under autocast
-        clipped = 0.5 * (x.abs() - (x - a).abs() + a)
         if self._bits == FLOAT_BITS:
-            return clipped
-        n = 2**self._bits - 1
-        return round_ste(clipped * n / a) * a / n
+            return 0.5 * (x.abs() - (x - a).abs() + a)
+        if x.dtype != a.dtype or x.dim() < a.dim():
+            clipped = 0.5 * (x.abs() - (x - a).abs() + a)
+            n = 2**self._bits - 1
+            return round_ste(clipped * n / a) * a / n
+        return _PactQuantize.apply(x, a, 2**self._bits - 1, torch.is_grad_enabled())
 
     def extra_repr(self) -> str:
         return f"bits={self._bits}"
