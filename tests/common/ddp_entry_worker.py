@@ -26,14 +26,18 @@ def main() -> None:
     jobs = json.loads(Path(sys.argv[1]).read_text())
     info = init_distributed(backend="gloo", timeout=120)
     assert info.world_size == 2, info
+    original = cleanup_distributed
     for job in jobs:
         module = importlib.import_module(job["module"])
         for loaded in list(sys.modules.values()):
-            if getattr(loaded, "cleanup_distributed", None) is cleanup_distributed:
+            if (
+                loaded is not sys.modules[__name__]
+                and getattr(loaded, "cleanup_distributed", None) is original
+            ):
                 loaded.cleanup_distributed = _keep_group
         module.main(job["argv"])
         barrier()
-    cleanup_distributed()
+    original()
 
 
 if __name__ == "__main__":

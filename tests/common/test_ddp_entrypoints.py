@@ -1,0 +1,146 @@
+"""DDP equals one process: every DDP-capable training entrypoint, run for 5 steps by 2 gloo processes under one
+``torchrun`` with the flags that make statistics global, ends within float tolerance of the one-process run on
+the same global batch (the same global order split by rank, gradients averaged).
+
+The flags: ``--sync-bn`` (BatchNorm / unfolded-BN statistics of the whole batch), ``--sync-act-range`` (HAWQ's
+QuantAct ranges and HMQ's threshold statistics from all ranks), ``--sync-noise`` (HMQ's Gumbel noise drawn for
+the global batch). Without them each rank normalises and tracks ranges with its own share, as the originals do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from common.bitconfig import uniform_bitconfig, write_bitconfig
+from common.runtime import load_checkpoint
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+WORKER = HERE / "ddp_entry_worker.py"
+TIMEOUT_S = 300
+RTOL = 1e-5
+
+HAWQ = [
+    "-a",
+    "tiny_resnet",
+    "--data",
+    "digits",
+    "--data-percentage",
+    "0.056",
+    "--lr",
+    "0.01",
+    "--epochs",
+    "1",
+]
+HAWQ += ["--act-range-momentum", "0.99", "--seed", "3", "-j", "0", "--device", "cpu", "--image-size", "16"]
+HAWQ += ["--threads", "1", "--sync-bn", "--sync-act-range"]  # 80 images: 5 steps of 16 (2 x 8)
+HMQ = ["--dataset", "digits", "--data_dir", "digits", "--network_name", "tiny_resnet", "--image_size", "8"]
+HMQ += ["--num_workers", "0", "--cycle_size", "1", "--n_target_steps", "1", "--target_compression", "8"]
+HMQ += ["--gamma", "64", "--device", "cpu", "--train_fraction", "0.056", "--threads", "1", "--seed", "4"]
+HMQ += ["--n_epochs", "1", "--n_epochs_final", "0", "--fix_small_epochs", "--sync-bn", "--sync-act-range"]
+HMQ += ["--sync-noise"]
+BASE = ["--epochs", "1", "--image-size", "8", "--seed", "5", "--threads", "1", "--sync-bn"]  # 1438 images
+
+
+def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
+    """Per entrypoint: module, the DDP argv, the one-process argv and the file holding the weights."""
+    ompq = ["--" + a[2:].replace("-", "_") if a.startswith("--") else a for a in HAWQ]
+    return {
+        "hawq": {
+            "module": "hawq.quant_train",
+            "ddp": [*HAWQ, "-b", "16", "--quant-scheme", "uniform8", "--save-path", f"{root}/hawq_ddp/"],
+            "one": [*HAWQ, "-b", "16", "--quant-scheme", "uniform8", "--save-path", f"{root}/hawq_one/"],
+            "weights": ("hawq_ddp/checkpoint.pth.tar", "hawq_one/checkpoint.pth.tar"),
+        },
+        "ompq_qat": {
+            "module": "ompq.QAT.quant_train",
+            "ddp": [*ompq, "-b", "16", "--bit_config", str(bits), "--save_path", f"{root}/ompq_ddp/"],
+            "one": [*ompq, "-b", "16", "--bit_config", str(bits), "--save_path", f"{root}/ompq_one/"],
+            "weights": ("ompq_ddp/checkpoint.pth.tar", "ompq_one/checkpoint.pth.tar"),
+        },
+        "hmq": {  # --batch_size is per process, as in the original
+            "module": "hmq.main",
+            "ddp": [*HMQ, "--batch_size", "8", "--out", f"{root}/hmq_ddp"],
+            "one": [*HMQ, "--batch_size", "16", "--out", f"{root}/hmq_one"],
+            "weights": ("hmq_ddp/last.pt", "hmq_one/last.pt"),
+        },
+        "baseline": {  # --batch-size is per process
+            "module": "reproduce.baseline_digits",
+            "ddp": [*BASE, "--batch-size", "144", "--out", f"{root}/base_ddp"],
+            "one": [*BASE, "--batch-size", "288", "--out", f"{root}/base_one"],
+            "weights": ("base_ddp/checkpoint.pth.tar", "base_one/checkpoint.pth.tar"),
+        },
+    }
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    saved = load_checkpoint(path)
+    return saved.get("state_dict", saved) if isinstance(saved, dict) else saved
+
+
+def max_relative_difference(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> tuple[float, str]:
+    """Largest ``max|got - want| / max|want|`` over the floating-point tensors, and its key."""
+    worst, where = 0.0, ""
+    for key, ref in want.items():
+        if not ref.is_floating_point() or ref.numel() == 0:
+            continue
+        scale = float(ref.abs().max()) or 1.0
+        diff = float((got[key].double() - ref.double()).abs().max()) / scale
+        if diff > worst:
+            worst, where = diff, key
+    return worst, where
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """The four DDP runs under one torchrun, then the four one-process runs here."""
+    root = tmp_path_factory.mktemp("ddp_vs_one")
+    bits = write_bitconfig(uniform_bitconfig("tiny_resnet", 6, 6, keep_first_last=8), root / "w6a6.json")
+    jobs = _jobs(root, bits)
+    (root / "jobs.json").write_text(
+        json.dumps([{"module": j["module"], "argv": j["ddp"]} for j in jobs.values()])
+    )
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           str(WORKER), str(root / "jobs.json")]  # fmt: skip
+    # Own process group, so a hang kills torchrun and both workers, not just torchrun.
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"torchrun did not finish within {TIMEOUT_S} s:\n{out[-4000:]}")
+    assert proc.returncode == 0, out[-4000:]
+    import importlib
+
+    for job in jobs.values():
+        importlib.import_module(job["module"]).main(job["one"])
+    return root, jobs
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
+@pytest.mark.parametrize("entry", ["hawq", "ompq_qat", "hmq", "baseline"])
+def test_two_processes_equal_one_process_after_five_steps(runs, entry: str) -> None:
+    root, jobs = runs
+    ddp_file, one_file = jobs[entry]["weights"]
+    got, want = _state(root / ddp_file), _state(root / one_file)
+    assert set(got) == set(want)
+    worst, where = max_relative_difference(got, want)
+    assert worst <= RTOL, f"{entry}: {where} differs by {worst:.2e} (relative)"

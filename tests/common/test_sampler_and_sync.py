@@ -1,0 +1,122 @@
+"""common.data.EpochSampler / SeededSamples (order and augmentation as functions of (seed, epoch), the DDP split
+of one global order) and the one-process behaviour of common.runtime.ddp_sync and the generator-state helpers."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torchvision import transforms as T
+
+from common import data as D
+from common.runtime import rng_state, set_rng_state
+from common.runtime.ddp_sync import GlobalBatchNorm, convert_sync_batchnorm, global_moments
+
+
+def _pairs(sampler: D.EpochSampler) -> list[tuple[int, int]]:
+    return list(iter(sampler))
+
+
+@pytest.mark.parametrize("n,world,batch", [(80, 2, 8), (83, 2, 8), (83, 3, 5), (10, 4, 1)])
+def test_rank_batches_make_up_the_one_process_batches(n: int, world: int, batch: int) -> None:
+    one = _pairs(D.EpochSampler(n, 7))
+    ranks = [_pairs(D.EpochSampler(n, 7, num_replicas=world, rank=r)) for r in range(world)]
+    assert sorted(i for i, _ in one) == list(range(n))
+    assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) * world >= n  # padded to equal shares
+    steps = n // (world * batch)  # global steps every rank fills completely
+    for k in range(steps):
+        union = sorted(p for r in ranks for p in r[k * batch : (k + 1) * batch])
+        assert union == sorted(one[k * world * batch : (k + 1) * world * batch])  # same items, same seeds
+
+
+def test_order_is_a_function_of_seed_and_epoch_only() -> None:
+    a, b = D.EpochSampler(50, 1), D.EpochSampler(50, 1)
+    first, second = _pairs(a), _pairs(a)  # a pass without set_epoch takes the next epoch
+    assert first != second and [i for i, _ in first] != [i for i, _ in second]
+    b.set_epoch(1)
+    assert _pairs(b) == second
+    b.set_epoch(0)
+    assert _pairs(b) == first
+    assert _pairs(D.EpochSampler(50, 2)) != first
+    c = D.EpochSampler(50, 1)
+    c.set_epoch(1, skip=7)
+    assert _pairs(c) == second[7:] and len(c) == 50  # the skip applies to one pass; len is the full share
+    state = c.state_dict()
+    d = D.EpochSampler(50, 1)
+    d.load_state_dict(state)
+    assert _pairs(d) == _pairs(c)
+
+
+def test_augmentation_depends_on_the_item_and_epoch_not_on_the_generator_or_split() -> None:
+    crop = T.Compose([T.ToTensor(), T.RandomCrop(4, padding=2)])
+    ds = D.SyntheticDataset(12, image_size=4, transform=crop)
+    one, _ = D.build_loaders(ds, None, 4, 0, seed=3)
+    two = [D.build_loaders(ds, None, 2, 0, True, 3, num_replicas=2, rank=r)[0] for r in range(2)]
+    torch.manual_seed(123)
+    x1, _ = next(iter(one))
+    torch.manual_seed(999)  # the global generator does not matter...
+    before = torch.get_rng_state()
+    xr = [next(iter(loader))[0] for loader in two]
+    assert torch.equal(torch.get_rng_state(), before)  # ...and is left as it was
+    assert torch.equal(x1[0::2], xr[0]) and torch.equal(x1[1::2], xr[1])
+    D.set_loader_epoch(one, 1)
+    assert not torch.equal(next(iter(one))[0], x1)  # the next epoch crops anew
+
+
+def test_set_loader_epoch_skips_batches() -> None:
+    ds = D.SyntheticDataset(20, image_size=4, transform=T.ToTensor())
+    loader, _ = D.build_loaders(ds, None, 4, 0, seed=0)
+    D.set_loader_epoch(loader, 2)
+    whole = [y for _, y in loader]
+    D.set_loader_epoch(loader, 2, skip_batches=3)
+    rest = [y for _, y in loader]
+    assert (
+        len(whole) == 5
+        and len(rest) == 2
+        and all(torch.equal(a, b) for a, b in zip(whole[3:], rest, strict=True))
+    )
+
+
+def test_global_batchnorm_alone_matches_batchnorm_and_keeps_its_keys() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.BatchNorm1d(64))
+    keys = set(model.state_dict())
+    bn = nn.BatchNorm2d(4)
+    bn.load_state_dict(model[1].state_dict())
+    model, n = convert_sync_batchnorm(model, "cpu")
+    assert n == 2 and isinstance(model[1], GlobalBatchNorm) and isinstance(model[4], GlobalBatchNorm)
+    assert set(model.state_dict()) == keys
+    x = torch.randn(6, 4, 5, 5, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    got, want = model[1](x), bn(x2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    got.square().sum().backward()
+    want.square().sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(model[1].running_var, bn.running_var, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(model[1].running_mean, bn.running_mean, rtol=1e-6, atol=1e-7)
+    model.eval()
+    bn.eval()
+    torch.testing.assert_close(model[1](x), bn(x))
+
+
+def test_global_moments_alone() -> None:
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float32)
+    mean, m2, n = global_moments(x, (0, 2, 3))
+    assert n == 80 and mean.dtype == torch.float64
+    torch.testing.assert_close(mean.float(), x.mean((0, 2, 3)))
+    torch.testing.assert_close((m2 / (n - 1)).float(), x.var((0, 2, 3)))
+
+
+def test_rng_state_round_trip_covers_python_numpy_and_torch(tmp_path) -> None:
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    saved = rng_state()
+    torch.save(saved, tmp_path / "s.pt")
+    first = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == first
