@@ -13,7 +13,11 @@ Every original flag keeps its name, default and meaning (including the traps: ``
 * ``--resume`` of a *float* checkpoint loads its weights only; the original also took its epoch counter and optimizer
   state (so a float checkpoint saved at epoch 90 trained nothing, or crashed without an ``optimizer`` entry);
 * distributed training through ``torchrun`` (DDP; ``--world-size/--rank/--dist-url`` are read for compatibility
-  and the environment of torchrun wins). The batch size is split across processes like the original's DDP path.
+  and the environment of torchrun wins). The batch size is split across processes like the original's DDP path;
+  BN statistics and activation ranges stay per rank (the original) unless ``--sync-bn`` / ``--sync-act-range``,
+  with which a DDP run equals the one-process run on the same global batch to float precision;
+* ``checkpoint.pth.tar`` also holds the generator states and BN-folding counters (and, written inside an epoch,
+  ``resume_epoch``/``resume_batch``), so ``--resume ... --resume-quantize`` continues exactly.
 
 Outputs in ``--save-path``: ``log.log``, ``checkpoint.pth.tar``, ``model_best.pth.tar``, ``quantized_checkpoint.pth.tar``
 (rewritten by every validation, quirk 16), plus ``args.json``, ``epochs.csv``, ``final.json`` (with the bit config

@@ -4,7 +4,9 @@ Stages: float accuracy -> statistics pass (activation thresholds) -> ``--n_epoch
 (Gumbel-softmax over (bit-width, threshold) pairs, target-compression loss, cyclic temperature) ->
 ``--n_epochs_final`` fine-tune epochs with the hard choices -> bit-config file and bit chart.
 
-Distributed: ``torchrun --nproc_per_node=N -m hmq.main ...`` (``--local_rank`` is still accepted).
+Distributed: ``torchrun --nproc_per_node=N -m hmq.main ...`` (``--local_rank`` is still accepted);
+``--sync-bn``, ``--sync-act-range`` and ``--sync-noise`` make it equal one process with the N-fold batch.
+``resume.pt`` holds every rank's generator states: ``--resume`` continues exactly.
 ``--fp16`` means fp16 autocast with a GradScaler (the original's apex O1); unlike the original it no
 longer switches distribution on by itself.
 """
