@@ -66,20 +66,21 @@ class _PactQuantize(torch.autograd.Function):
 
     The forward pass performs the same operations in the same order as the expression written out (so the output
     is the same bit for bit), in two buffers instead of eleven. The backward pass reproduces what autograd computes
-    through that expression, operation for operation: with ``g5 = ((g / n) alpha / alpha) n 0.5``,
-    ``dx = g5 sgn(x) - g5 sgn(x - alpha)`` and ``dalpha`` the four broadcast-reduced terms
-    ``sum((g / n) r)``, ``-sum((g / n) alpha (z / alpha))``, ``sum(g5)``, ``sum(g5 sgn(x - alpha))`` added in the
-    order autograd adds them (``r = round(z)``, ``z = c n / alpha``). Negating a product or a sum is exact, so
-    ``(-a) b = -(a b)`` and ``sum(-t) = -sum(t)`` let it skip the separate negations. A tensor that feeds PACT
-    and something else gets its two PACT terms as one sum, so its gradient can then differ in the last bit from
-    the unfused graph; every PACT input in the ProQHA models feeds PACT alone.
+    through that expression, operation for operation: with ``g5 = ((g / n) alpha / alpha) n 0.5``, ``x`` gets
+    ``-g5 sgn(x - alpha)`` and ``g5 sgn(x)`` and ``alpha`` the four broadcast-reduced terms
+    ``sum((g / n) r)``, ``sum(-(g / n) alpha (z / alpha))``, ``sum(g5)``, ``sum(g5 sgn(x - alpha))`` added in the
+    order autograd adds them (``r = round(z)``, ``z = c n / alpha``). ``(-a) b = -(a b)`` bit for bit, which saves
+    separate negations (but ``-sum(t)`` is not ``sum(-t)``: an exact cancellation gives +0 in both sums, so
+    negating the sum would give -0). ``x`` is passed twice, once for each place the
+    expression reads it, so that its two terms reach the producer of ``x`` separately and in autograd's order (an
+    ``x`` that also feeds something else then accumulates as in the unfused graph).
     """
 
     @staticmethod
-    def forward(ctx, x, alpha, n: int, grad_mode: bool):  # type: ignore[override]
+    def forward(ctx, x, x_again, alpha, n: int, grad_mode: bool):  # type: ignore[override]
         z = x.abs()
         shifted = x - alpha
-        keep = grad_mode and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+        keep = grad_mode and any(ctx.needs_input_grad[:3])
         sign_shifted = shifted.sgn() if keep else None
         z.sub_(shifted.abs_()).add_(alpha).mul_(0.5).mul_(n).div_(alpha)  # z = c n / alpha
         r = torch.round(z, out=shifted)
@@ -93,7 +94,8 @@ class _PactQuantize(torch.autograd.Function):
     def backward(ctx, grad):  # type: ignore[override]
         x, alpha, z, r, sign_shifted = ctx.saved_tensors
         n = ctx.n
-        need_x, need_alpha = ctx.needs_input_grad[:2]
+        need_x = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        need_alpha = ctx.needs_input_grad[2]
         g = grad / n
         scratch = None
         if need_alpha:
@@ -101,19 +103,19 @@ class _PactQuantize(torch.autograd.Function):
             from_scale = scratch.sum_to_size(alpha.shape)  # through r * alpha
         g.mul_(alpha)
         if need_alpha:
-            from_divisor = -torch.div(z, alpha, out=scratch).mul_(g).sum_to_size(alpha.shape)  # through c n / alpha
+            from_divisor = torch.div(z, alpha, out=scratch).mul_(g).neg_().sum_to_size(alpha.shape)  # via c n / alpha
         g.div_(alpha).mul_(n).mul_(0.5)  # g5, the gradient reaching |x| - |x - alpha| + alpha
-        grad_x = grad_alpha = None
+        grad_alpha = through_abs = None
         if need_alpha:
             grad_alpha = from_scale + from_divisor + g.sum_to_size(alpha.shape)
         if need_x:
-            grad_x = torch.sgn(x, out=scratch).mul_(g) if scratch is not None else x.sgn().mul_(g)
-        g.mul_(sign_shifted)  # through |x - alpha|
+            through_abs = torch.sgn(x, out=scratch).mul_(g) if scratch is not None else x.sgn().mul_(g)
+        g.mul_(sign_shifted)  # alpha's term through x - alpha, -(-g5 sgn(x - alpha))
         if need_alpha:
             grad_alpha = grad_alpha + g.sum_to_size(alpha.shape)
-        if need_x:
-            grad_x.sub_(g)
-        return grad_x, grad_alpha, None, None
+        if not need_x:
+            return None, None, grad_alpha, None, None
+        return g.neg_(), through_abs, grad_alpha, None, None
 
 
 class _DorefaWeight(torch.autograd.Function):
@@ -123,7 +125,7 @@ class _DorefaWeight(torch.autograd.Function):
     what autograd computes through it: the straight-through rounding, the quotient rule for the max, the max's
     gradient shared among the entries equal to it, the sign of ``tanh(w)``, then ``tanh_backward``), so outputs
     and gradients are the same bit for bit; one node instead of twelve, which is most of the cost for the small
-    weight tensors. ``(-a) b = -(a b)`` and ``sum(-t) = -sum(t)`` exactly, so the negations are taken on the sum.
+    weight tensors.
     CPU only: autograd shares the max's gradient by a different rule on other devices.
     """
 
@@ -143,7 +145,7 @@ class _DorefaWeight(torch.autograd.Function):
         t, peak, u = ctx.saved_tensors
         n = ctx.n
         g = torch.mul(grad, 2).div_(n).mul_(n)  # the gradient reaching t / 2 / max|t|
-        grad_peak = -torch.div(u, peak).mul_(g).sum_to_size(peak.shape)
+        grad_peak = torch.div(u, peak).mul_(g).neg_().sum_to_size(peak.shape)
         magnitude = t.abs()  # max's CPU rule: the entries equal to it (NaN ones when it is NaN) share its gradient
         at_peak = magnitude.isnan() if bool(peak.isnan()) else magnitude == peak
         from_peak = torch.zeros_like(t).index_put_((at_peak,), grad_peak / at_peak.sum()).mul_(t.sgn())
@@ -220,7 +222,7 @@ class PACT(_BitsMixin, nn.Module):
             clipped = 0.5 * (x.abs() - (x - a).abs() + a)
             n = 2**self._bits - 1
             return round_ste(clipped * n / a) * a / n
-        return _PactQuantize.apply(x, a, 2**self._bits - 1, torch.is_grad_enabled())
+        return _PactQuantize.apply(x, x, a, 2**self._bits - 1, torch.is_grad_enabled())
 
     def extra_repr(self) -> str:
         return f"bits={self._bits}"

@@ -97,3 +97,19 @@ def test_pact_gradient_accumulates_over_two_uses() -> None:
         y.sum().backward()
         grads.append(pact.alpha.grad)
     assert _same(*grads)
+
+
+def test_pact_input_that_also_feeds_a_residual_accumulates_as_unfused() -> None:
+    """``x`` reaches its producer as two gradient terms, in autograd's order, after the residual's own term."""
+    gen = torch.Generator().manual_seed(6)
+    leaf0 = torch.randn(4, 3, 5, 5, generator=gen) * 6
+    upstream = torch.randn(4, 3, 5, 5, generator=gen)
+    grads = []
+    for fused in (True, False):
+        leaf = leaf0.clone().requires_grad_()
+        x = leaf * 1.5
+        pact = PACT(4)
+        y = (pact(x) if fused else _pact_reference(x, pact.alpha, 4)) * 0.3 + x
+        y.backward(upstream)
+        grads += [leaf.grad, pact.alpha.grad]
+    assert _same(grads[0], grads[2]) and _same(grads[1], grads[3])
