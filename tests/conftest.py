@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import torch
 
 
 class NetworkBlocked(OSError):
@@ -47,6 +48,19 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
     if host not in (None, "localhost") and not _is_loopback((host,)):
         raise NetworkBlocked(f"name resolution blocked in tests: {host!r}")
     return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Entry points run in-process with ``--threads N`` limit torch and the BLAS pools for the whole process;
+    give the next test the counts this one started with (an allocation golden test, for one, rounds an SLSQP
+    solution whose last bits depend on the BLAS thread count)."""
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # on exit: the BLAS limits found on entry
+        yield
+    torch.set_num_threads(torch_threads)
 
 
 @pytest.fixture(autouse=True)
