@@ -42,9 +42,77 @@ class _StraightThrough(torch.autograd.Function):
         return grad, None
 
 
+class _ClipQuantize(torch.autograd.Function):
+    """The input quantizer as one autograd node: ``s·round(x_c/s)`` forward, the gradient of ``x_c`` backward.
+
+    ``x_c`` is computed with the same operations in the same order as the expression written out (unsigned:
+    ``½(|x| - |x - r| + r)``, signed: ``½(|-x - r| - |x - r|)``), in place in one buffer that then becomes the
+    output. The backward pass is what autograd computes through that expression, term for term (``sgn`` of each
+    ``abs`` argument, the range's two terms added as autograd adds them; ``(-a) b = -(a b)`` bit for bit saves the
+    separate negations). ``x`` is passed twice, once for each place the expression reads it, so that its two
+    gradient terms reach the producer of ``x`` separately and in autograd's order: an ``x`` that also feeds
+    something else (a residual) then accumulates exactly as in the unfused graph. Same bits, forward and backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, x_again, r, step, half_wave: bool, grad_mode: bool):  # type: ignore[override]
+        keep = grad_mode and any(ctx.needs_input_grad[:3])
+        sign_outer = None
+        if half_wave:  # ½(|x| - |x - r| + r)
+            c = x.abs()
+            inner = x - r
+            sign_inner = inner.sgn() if keep else None
+            c.sub_(inner.abs_()).add_(r).mul_(0.5)
+        else:  # ½(|-x - r| - |x - r|)
+            outer = torch.neg(x).sub_(r)
+            sign_outer = outer.sgn() if keep else None
+            c = outer.abs_()
+            inner = x - r
+            sign_inner = inner.sgn() if keep else None
+            c.sub_(inner.abs_()).mul_(0.5)
+        if keep:
+            ctx.half_wave = half_wave
+            ctx.save_for_backward(x, r, sign_inner, sign_outer)
+        return c.div_(step).round_().mul_(step)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, r, sign_inner, sign_outer = ctx.saved_tensors
+        need_x = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        need_r = ctx.needs_input_grad[2]
+        g = grad * 0.5  # the gradient reaching the expression inside ½(...)
+        grad_r = None
+        if ctx.half_wave:  # x terms: -g sgn(x - r) (through x - r), then g sgn(x) (through |x|)
+            if need_r:
+                grad_r = g.sum_to_size(r.shape)
+            through_abs = x.sgn().mul_(g) if need_x else None
+            g.mul_(sign_inner)  # the range's term through x - r is -(-g sgn(x - r))
+            if need_r:
+                grad_r = grad_r + g.sum_to_size(r.shape)
+            through_shift = g.neg_() if need_x else None
+        else:  # x terms: -g sgn(x - r) (through x - r), then -g sgn(-x - r) (through -x); r gets their negatives
+            through_neg = torch.mul(g, sign_outer).neg_()
+            g.mul_(sign_inner)
+            if need_r:
+                grad_r = g.sum_to_size(r.shape) + through_neg.sum_to_size(r.shape)
+            through_shift, through_abs = g.neg_(), through_neg
+        if not need_x:
+            return None, None, grad_r, None, None, None
+        return through_shift, through_abs, grad_r, None, None, None
+
+
 def _step(clip: torch.Tensor, levels: float) -> torch.Tensor:
-    """``clip/levels`` computed in float64 and rounded once to float32 (the original divides Python floats)."""
-    return (clip.detach().double() / levels).float().reshape(())
+    """``clip/levels`` computed in float64 and rounded once to float32 (the original divides Python floats).
+
+    On the CPU a float32 ``clip`` is divided in float32 directly: both operands are float32 values (``levels`` is an
+    integer below 2^24), and rounding their quotient to float64 first and then to float32 gives the correctly rounded
+    float32 quotient (double rounding through a format with at least 2p + 2 bits is innocuous for division), which
+    is what the CPU's float32 division returns; other devices may divide by a reciprocal, so they keep float64.
+    """
+    c = clip.detach()
+    if c.device.type == "cpu" and c.dtype == torch.float32 and levels < 2.0**24:
+        return (c / levels).reshape(())
+    return (c.double() / levels).float().reshape(())
 
 
 class QModule(nn.Module):
@@ -82,20 +150,22 @@ class QModule(nn.Module):
             self.activation_range.data = torch.tensor([r], device=x.device)
             return x
         r = self.activation_range
+        step = _step(r, 2.0**k - 1.0)
+        if x.dtype == r.dtype and x.dim() >= r.dim():
+            return _ClipQuantize.apply(x, x, r, step, self.half_wave, torch.is_grad_enabled())
         if self.half_wave:
             clipped = 0.5 * (x.abs() - (x - r).abs() + r)
         else:
             clipped = 0.5 * ((-x - r).abs() - (x - r).abs())
-        step = _step(r, 2.0**k - 1.0)
         q = clipped.detach().div(step).round().mul(step)
         return _StraightThrough.apply(clipped, q)
 
     def quantize_weight(self, w: torch.Tensor) -> torch.Tensor:
         if not self.quantized or self.w_bit <= 0:
             return w
-        with torch.no_grad():
+        with torch.no_grad():  # an unset range (<= 0) becomes max|W|; amax: the same value, faster than max()
             stored = self.weight_range
-            stored.copy_(torch.where(stored > 0, stored, w.detach().abs().max()))
+            torch.where(stored > 0, stored, w.detach().abs().amax(), out=stored)
         if self.calibrating:
             if self.w_bit < 5:
                 c = kl_clip_threshold(w.detach().cpu().numpy(), self.w_bit)
@@ -105,8 +175,8 @@ class QModule(nn.Module):
             return w
         c = self.weight_range.detach().reshape(())
         step = _step(c, 2.0 ** (self.w_bit - 1) - 1.0)
-        q = w.detach().clamp(-c, c).div(step).round().mul(step)
-        return _StraightThrough.apply(w, q)
+        q = w.detach().clamp(-c, c)
+        return _StraightThrough.apply(w, q.div_(step).round_().mul_(step))
 
     def quant_repr(self) -> str:
         kind = "unsigned" if self.half_wave else "signed"
