@@ -102,8 +102,8 @@ class _PactQuantize(torch.autograd.Function):
             scratch = torch.mul(g, r)
             from_scale = scratch.sum_to_size(alpha.shape)  # through r * alpha
         g.mul_(alpha)
-        if need_alpha:
-            from_divisor = torch.div(z, alpha, out=scratch).mul_(g).neg_().sum_to_size(alpha.shape)  # via c n / alpha
+        if need_alpha:  # through c n / alpha
+            from_divisor = torch.div(z, alpha, out=scratch).mul_(g).neg_().sum_to_size(alpha.shape)
         g.div_(alpha).mul_(n).mul_(0.5)  # g5, the gradient reaching |x| - |x - alpha| + alpha
         grad_alpha = through_abs = None
         if need_alpha:
@@ -146,7 +146,8 @@ class _DorefaWeight(torch.autograd.Function):
         n = ctx.n
         g = torch.mul(grad, 2).div_(n).mul_(n)  # the gradient reaching t / 2 / max|t|
         grad_peak = torch.div(u, peak).mul_(g).neg_().sum_to_size(peak.shape)
-        magnitude = t.abs()  # max's CPU rule: the entries equal to it (NaN ones when it is NaN) share its gradient
+        # max's rule on the CPU: the entries equal to it (the NaN ones when it is NaN) share its gradient
+        magnitude = t.abs()
         at_peak = magnitude.isnan() if bool(peak.isnan()) else magnitude == peak
         from_peak = torch.zeros_like(t).index_put_((at_peak,), grad_peak / at_peak.sum()).mul_(t.sgn())
         grad_t = from_peak.add_(g.div_(peak).div_(2))

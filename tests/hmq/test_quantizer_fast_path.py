@@ -41,7 +41,9 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.detach().contiguous().view({torch.float32: torch.int32, torch.float64: torch.int64}[t.dtype])
 
 
-def _case(kind: str, dtype: torch.dtype, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _case(
+    kind: str, dtype: torch.dtype, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if kind == "weight":  # one delta and q per input channel, fractional (the search)
         x = torch.randn(8, 6, 3, 3, generator=gen, dtype=dtype) * 0.3
         delta = torch.rand(1, 6, 1, 1, generator=gen, dtype=dtype) * 0.05 + 0.01

@@ -38,7 +38,8 @@ def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(_bits(a), _bits(b))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])  # float64: alpha only (PACT casts x to float32)
+# float64: alpha only (PACT casts x to float32)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
 @pytest.mark.parametrize("alpha", [10.0, 2.5, 0.3])
 @pytest.mark.parametrize("shape", [(6, 5, 7, 7), (9, 11), (13,)])
@@ -91,8 +92,10 @@ def test_pact_gradient_accumulates_over_two_uses() -> None:
     grads = []
     for fused in (True, False):
         pact = PACT(4)
-        y = pact(x) + pact(x * 0.5) if fused else _pact_reference(x, pact.alpha, 4) + _pact_reference(
-            x * 0.5, pact.alpha, 4
+        y = (
+            pact(x) + pact(x * 0.5)
+            if fused
+            else _pact_reference(x, pact.alpha, 4) + _pact_reference(x * 0.5, pact.alpha, 4)
         )
         y.sum().backward()
         grads.append(pact.alpha.grad)
