@@ -6,6 +6,11 @@ times ``haq.rl_quantize`` on the embedded digits data: K-means mode on ``tiny_re
 latency table. Start-up (model build, float accuracy) is excluded: each episode's end-of-episode quantize /
 fine-tune / validate call is timed (wall and CPU time; min and median over the episodes), and the whole episode
 loop divided by the number of episodes is shown beside it. The episodes of one search are the repetitions.
+
+Then the fine-tune step itself, side by side (``benchmarks/sidebyside.py``): one SGD step (momentum 0.9, weight decay
+4e-5, as the episode's fine-tune) of the float ``--step_arch`` without its ``q`` (``tiny_mobilenet_v2``) and of the
+linear-quantized one (every layer at ``--step_bits`` W/A after calibration), ``--step_batch`` random images;
+``--repeats`` interleaved rounds after ``--warmup``. The last line is ``linear_step_over_float=`` (CPU medians).
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sidebyside import Timing, time_call
+import torch
+import torch.nn.functional as F
+from sidebyside import Timing, cpu_ratio, markdown_table, time_call, time_interleaved
 
 from common.runtime import set_threads
 from haq import rl_quantize
 from haq.lib.simulator import build_table
+from haq.lib.utils.linear_quant import QUANT_TYPES, calibrate, set_bits
+from haq.models import build_haq_model, input_size_of
 
 CASES = {
     "digits": [
@@ -80,6 +89,39 @@ def time_case(arch: str, extra: list[str], args: argparse.Namespace, tmp: Path) 
     return episodes, loop[0] / args.episodes
 
 
+def sgd_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Any:
+    """One training step of ``model`` on ``(x, y)`` with the episode fine-tune's optimizer settings."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=4e-5)
+
+    def step() -> None:
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def time_linear_step(args: argparse.Namespace) -> dict[str, Timing]:
+    """Float against linear-quantized training step of ``args.step_arch``, interleaved."""
+    torch.manual_seed(0)
+    device = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    size = input_size_of(args.step_arch)
+    x = torch.randn(args.step_batch, 3, size, size, device=device)
+    y = torch.randint(0, 10, (args.step_batch,), device=device)
+    float_model = build_haq_model(args.step_arch[1:], 10).to(device)
+    quant_model = build_haq_model(args.step_arch, 10).to(device)
+    n_layers = sum(type(m) in QUANT_TYPES for m in quant_model.modules())
+    set_bits(quant_model, [(args.step_bits, args.step_bits)] * n_layers)
+    quant_model.train()
+    calibrate(quant_model, x)
+    sides = {
+        "float step": sgd_step(float_model, x, y),
+        f"linear W{args.step_bits}/A{args.step_bits} step": sgd_step(quant_model, x, y),
+    }
+    return time_interleaved(sides, args.repeats, args.warmup)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=5)
@@ -87,7 +129,18 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--which", nargs="+", default=["digits", "mbv2"], choices=list(CASES))
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (0: library defaults)")
+    p.add_argument(
+        "--step_arch", default="qtiny_mobilenet_v2", help="linear-mode model of the step comparison"
+    )
+    p.add_argument(
+        "--step_bits", type=int, default=4, help="W and A bits of every layer in the step comparison"
+    )
+    p.add_argument("--step_batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved rounds of the step comparison")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     args = p.parse_args()
+    if args.repeats < 1 or args.warmup < 0 or args.step_batch < 1 or args.step_bits < 2:
+        raise SystemExit("error: --repeats and --step_batch must be >= 1, --warmup >= 0, --step_bits >= 2")
     set_threads(args.threads)
     print(f"episodes {args.episodes}, train_size {args.train_size}, threads {args.threads}\n")
     print("| model | mode | loop s/episode | episode call wall min / median (s) | CPU min / median (s) |")
@@ -101,6 +154,13 @@ def main() -> None:
                 f"| {t.cpu_min:.2f} / {t.cpu_median:.2f} |",
                 flush=True,
             )
+    timings = time_linear_step(args)
+    float_side, quant_side = timings
+    print(
+        f"\n### training step of {args.step_arch}, batch {args.step_batch}, {args.repeats} interleaved repeats\n"
+    )
+    print(markdown_table(timings, float_side))
+    print(f"\nlinear_step_over_float={cpu_ratio(timings[quant_side], timings[float_side]):.3f}")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALLEST = {
     "bench_hawq.py": ["--batch", "2", "--image-size", "32", "--schemes", "uniform8", "--hessian-batch", "4",
                       "--probes", "1", "--repeats", "1", "--warmup", "0"],
-    "bench_haq.py": ["--episodes", "1", "--train_size", "32", "--device", "cpu", "--which", "digits"],
+    "bench_haq.py": ["--episodes", "1", "--train_size", "32", "--device", "cpu", "--which", "digits",
+                     "--step_batch", "4", "--repeats", "1", "--warmup", "0"],
     "bench_hmq.py": ["--batches", "2", "--batch_size", "16", "--repeats", "1", "--warmup", "0"],
     "bench_proqha.py": ["--lam", "1", "--batch", "2", "--skip-imagenet", "--repeats", "1", "--warmup", "0"],
     "bench_ompq.py": ["--model", "resnet18", "--batch", "4", "--size", "32", "--repeats", "1", "--warmup", "0"],
 }  # fmt: skip
 LAST_LINE = {
     "bench_hawq.py": "qat_over_float=",
+    "bench_haq.py": "linear_step_over_float=",
     "bench_hmq.py": "final_over_float=",
     "bench_proqha.py": "quant_step_over_float=",
     "bench_ompq.py": "search_total_s=",
