@@ -50,17 +50,34 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
+def _blas_limits() -> dict[str, int]:
+    from threadpoolctl import threadpool_info
+
+    limits: dict[str, int] = {}
+    for pool in threadpool_info():
+        limits[pool["user_api"]] = max(limits.get(pool["user_api"], 0), pool["num_threads"])
+    return limits
+
+
+# the counts the session starts with; scipy.optimize is imported first so that its own BLAS is among them
+import scipy.optimize  # noqa: E402, F401
+
+_SESSION_TORCH_THREADS = torch.get_num_threads()
+_SESSION_BLAS_LIMITS = _blas_limits()
+
+
 @pytest.fixture(autouse=True)
 def restore_threads():
-    """Entry points run in-process with ``--threads N`` limit torch and the BLAS pools for the whole process;
-    give the next test the counts this one started with (an allocation golden test, for one, rounds an SLSQP
-    solution whose last bits depend on the BLAS thread count)."""
-    from threadpoolctl import threadpool_limits
+    """Entry points run in-process with ``--threads N`` limit torch and the BLAS pools for the whole process, also
+    from module-scoped fixtures; after every test the counts go back to the session's (an allocation golden test,
+    for one, rounds an SLSQP solution whose last bits depend on the BLAS thread count)."""
+    yield
+    if torch.get_num_threads() != _SESSION_TORCH_THREADS:
+        torch.set_num_threads(_SESSION_TORCH_THREADS)
+    if _blas_limits() != _SESSION_BLAS_LIMITS:
+        from threadpoolctl import threadpool_limits
 
-    torch_threads = torch.get_num_threads()
-    with threadpool_limits(limits=None):  # on exit: the BLAS limits found on entry
-        yield
-    torch.set_num_threads(torch_threads)
+        threadpool_limits(limits=_SESSION_BLAS_LIMITS)
 
 
 @pytest.fixture(autouse=True)
