@@ -157,20 +157,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataLoader, int]:
-    """Full train/val loaders (ImageNet transforms, or digits at the arch's size)."""
+    """Full train/val loaders (ImageNet transforms, or digits at the arch's size) and the number of classes.
+
+    ``--data digits`` with the default ``--data_name imagenet`` takes the embedded data's 10 classes (it used to
+    build a 1000-class head and drop the classifier weights); a ``--data_name`` whose class count differs from
+    the data's is an error instead of a silently wrong head.
+    """
     if args.data_name not in DATA_CLASSES:
         raise UsageError(f"unknown --data_name {args.data_name!r}; choose from {', '.join(DATA_CLASSES)}")
     embedded = args.data if args.data in ("digits", "synthetic") else "digits"
     digits = args.data in ("digits", "synthetic") or args.data_name in ("digits", "synthetic")
     size = input_size_of(arch) if digits else (299 if arch.startswith("inception") else 224)
     preset = "digits" if digits else "imagenet"
-    train_ds, val_ds, _ = build_datasets(embedded if digits else args.data, preset=preset, image_size=size)
+    train_ds, val_ds, found = build_datasets(
+        embedded if digits else args.data, preset=preset, image_size=size
+    )
+    classes = DATA_CLASSES[args.data_name]
+    if args.data in ("digits", "synthetic") and args.data_name == "imagenet":
+        classes = found  # the original default --data_name imagenet: the embedded data's own classes
+    elif found != classes:
+        raise UsageError(
+            f"--data_name {args.data_name} means {classes} classes but {args.data} has {found}; "
+            f"pass the --data_name of this data ({', '.join(k for k, v in DATA_CLASSES.items() if v == found) or 'none fits'})"
+        )
     val_batch = args.test_batch if args.honour_test_batch else args.train_batch
     # the train order and augmentation are functions of (--manualSeed, epoch): a resumed run sees the same data
     train, val = build_loaders(
         train_ds, val_ds, args.train_batch, args.workers, seed=args.manualSeed, val_batch_size=val_batch
     )
-    return train, val, DATA_CLASSES[args.data_name]
+    return train, val, classes
 
 
 def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, num_classes: int) -> list:
