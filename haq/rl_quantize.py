@@ -263,7 +263,9 @@ def train(
     """The episode loop of section 3.6: act, step, then store every transition with the final reward."""
     best_reward, best_policy = best
     save_every = max(int(num_episode / 10), 1)
-    for episode in progress(range(start, num_episode), desc="episodes", initial=start, total=num_episode):
+    for episode in progress(
+        range(start, num_episode), desc="episodes", initial=start, total=num_episode, lines=True
+    ):
         observation = env.reset()
         trajectory = []
         done, info, reward = False, {}, 0.0

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,7 @@ def progress(
     desc: str | None = None,
     enabled: bool | None = None,
     total: int | None = None,
+    lines: bool = False,
     **tqdm_kwargs: Any,
 ) -> Any:
     """Wrap ``iterable`` in a tqdm bar.
@@ -245,12 +246,28 @@ def progress(
     ``enabled=None``: shown on the main process only, and only when stderr is a terminal.
     ``enabled=True`` forces it on, ``False`` off. The returned object iterates like ``iterable`` and
     has tqdm's ``set_postfix`` etc. (no-ops when disabled).
+
+    ``lines=True`` (for long outer loops: epochs, episodes): where the bar would be hidden because stderr is
+    not a terminal (a log file, a batch job), the main process prints one line per finished item instead,
+    ``<desc> <i>/<total> (<seconds> s)``.
     """
     from tqdm import tqdm
 
+    if lines and enabled is None and is_main_process() and not sys.stderr.isatty():
+        return _progress_lines(iterable, desc or "progress", total, tqdm_kwargs.get("initial", 0))
     if enabled is None:
         disable: bool | None = True if not is_main_process() else None  # None: tqdm hides it off a TTY
     else:
         disable = not enabled
     tqdm_kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, desc=desc, total=total, disable=disable, **tqdm_kwargs)
+
+
+def _progress_lines(iterable: Iterable[Any], desc: str, total: int | None, initial: int) -> Iterator[Any]:
+    if total is None and hasattr(iterable, "__len__"):
+        total = initial + len(iterable)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    for done, item in enumerate(iterable, start=initial + 1):
+        yield item
+        print(f"{desc} {done}/{total if total is not None else '?'} ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr, flush=True)  # fmt: skip

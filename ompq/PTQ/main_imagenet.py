@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +205,15 @@ class _Resumable:
     """
 
     def __init__(
-        self, args: argparse.Namespace, qnn: QuantModel, names: list[str], cali: torch.Tensor
+        self,
+        args: argparse.Namespace,
+        qnn: QuantModel,
+        names: list[str],
+        cali: torch.Tensor,
+        log: Callable[[str], None] = print,
     ) -> None:
-        self.args, self.qnn, self.cali = args, qnn, cali
+        self.args, self.qnn, self.cali, self.log = args, qnn, cali, log
+        self.units = sum(not unit.ignore_reconstruction for _, unit in reconstruction_units(qnn.model))
         self.path = Path(args.out) / "ptq_state.pth"
         bits = [m.weight_quantizer.n_bits for _, m in qnn.quant_modules()]
         self.config = {
@@ -250,6 +256,7 @@ class _Resumable:
 
         def after_unit(name: str) -> None:
             done.append(name)
+            self.log(f"{stage}: reconstructed {name} ({len(done)}/{self.units} units)")
             state = {
                 "config": self.config, "stage": stage, "done": {k: list(v) for k, v in self.done.items()},
                 "result": dict(self.result), "rng": rng_state(),
@@ -293,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     qnn.set_quant_state(True, False)
     with torch.no_grad():
         qnn(cali[:64])
-    run = _Resumable(args, qnn, names, cali)
+    run = _Resumable(args, qnn, names, cali, logger.info)
     result = run.result
     if args.test_before_calibration and "acc_before_brecq" not in result:
         result["acc_before_brecq"] = validate(qnn, val_loader, device, "before BRECQ")

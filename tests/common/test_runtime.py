@@ -442,3 +442,14 @@ def test_atomic_writes_follow_the_umask(tmp_path) -> None:
         assert stat.S_IMODE(atomic_write_text(tmp_path / "private.txt", "x").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_progress_prints_one_line_per_item_off_a_terminal(capsys) -> None:
+    """Outer loops (epochs, episodes) say where they are in a log file too, where tqdm's bar is hidden."""
+    from common.runtime import progress
+
+    assert list(progress(range(2, 5), desc="episodes", initial=2, total=5, lines=True)) == [2, 3, 4]
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err] == ["episodes 3/5", "episodes 4/5", "episodes 5/5"]
+    assert list(progress(range(3), desc="batches")) == [0, 1, 2]  # inner loops stay silent off a terminal
+    assert capsys.readouterr().err == ""

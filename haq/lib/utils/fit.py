@@ -85,7 +85,7 @@ def fit(
     if resume_rng is not None:
         set_rng_state(resume_rng)
     for epoch in progress(
-        range(start_epoch, args.epochs), desc="epochs", initial=start_epoch, total=args.epochs
+        range(start_epoch, args.epochs), desc="epochs", initial=start_epoch, total=args.epochs, lines=True
     ):
         lr = epoch_lr(args, epoch, lr)
         for group in optimizer.param_groups:
