@@ -1,4 +1,7 @@
-"""``--threads``: one flag that limits torch's intra-op pool and the BLAS pools together."""
+"""``--threads``: one flag that limits torch's intra-op pool and the BLAS pools together.
+
+The suite's autouse ``restore_threads`` fixture (tests/conftest.py) puts the session's counts back after each test.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,12 @@ import argparse
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 from common.runtime import UsageError, add_common_args, add_threads_arg, set_threads
 
 
-@pytest.fixture
-def restore_threads():
-    before = torch.get_num_threads()
-    with threadpool_limits(limits=None):  # on exit, restores the BLAS limits found on entry
-        yield
-    torch.set_num_threads(before)
-
-
-def test_set_threads_limits_torch_and_blas(restore_threads) -> None:
+def test_set_threads_limits_torch_and_blas() -> None:
     np.dot(np.ones((64, 64)), np.ones((64, 64)))  # make sure numpy's BLAS is loaded
     set_threads(1)
     assert torch.get_num_threads() == 1
@@ -29,7 +24,7 @@ def test_set_threads_limits_torch_and_blas(restore_threads) -> None:
     assert all(pool["num_threads"] == 1 for pool in pools), pools
 
 
-def test_zero_leaves_defaults(restore_threads) -> None:
+def test_zero_leaves_defaults() -> None:
     torch.set_num_threads(2)
     set_threads(0)
     set_threads(None)

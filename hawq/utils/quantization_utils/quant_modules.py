@@ -178,7 +178,7 @@ class QuantAct(nn.Module):
         synced = self.sync_range and world_active()
         if self.act_percentile == 0:
             if synced:
-                lo, hi = all_reduce_min_max(flat.min().reshape(1), flat.max().reshape(1))
+                lo, hi = all_reduce_min_max(*(v.reshape(1) for v in torch.aminmax(flat)))
                 return lo.reshape(()), hi.reshape(())
             return torch.aminmax(flat)  # one pass instead of two
         if synced:
