@@ -1,6 +1,14 @@
 """Model registry. ``build_model(name, num_classes, pretrained=...)``; ``available_models()``."""
 
-from common.models import cifar_resnet, mobilenet_v1, mobilenetv2_cv, tiny, torchvision_models
+from common.models import (
+    cifar_resnet,
+    mobilenet_v1,
+    mobilenet_v1_haq,
+    mobilenetv2_cv,
+    tiny,
+    torchvision_all,
+    torchvision_models,
+)
 from common.models.registry import (
     ModelOptionError,
     ModelSpec,
@@ -60,6 +68,11 @@ for _spec in (
         weights_file="mobilenet_v1_imagenet.pth",
     ),
     ModelSpec(
+        "mobilenet_v1_haq",
+        mobilenet_v1_haq.mobilenet_v1_haq,
+        "MobileNetV1-1.0 in HAQ's layout (its mobilenet/qmobilenet; ReLU stem, ReLU6 units)",
+    ),
+    ModelSpec(
         "inception_v3",
         tv.inception_v3,
         "torchvision Inception-V3 without the auxiliary head (299x299)",
@@ -97,6 +110,8 @@ for _spec in (
     ),
 ):
     register_model(_spec)
+# every other torchvision classification model by its own name (HAQ's --arch takes any of them)
+torchvision_all.register_torchvision_models()
 
 __all__ = [
     "ModelOptionError",

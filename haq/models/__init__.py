@@ -2,7 +2,11 @@
 
 * ``mobilenetv2`` / ``qmobilenetv2``: HAQ's own MobileNetV2 layout (:mod:`haq.models.mobilenetv2`), whose
   pretrained file ``pretrained/imagenet/mobilenetv2-150.pth.tar`` and released checkpoints load key for key.
+* ``mobilenet`` / ``qmobilenet``: HAQ's own MobileNetV1 (registered as ``mobilenet_v1_haq``,
+  :mod:`common.models.mobilenet_v1_haq`); the original publishes no weights for it, so ``--pretrained`` needs a path;
 * any registered model of :mod:`common.models` (``resnet50``, ``tiny_resnet``, ...), in float (K-means mode);
+* any torchvision classification model by its name (``vgg16``, ``densenet121``, ``mnasnet1_0``, ...: all are
+  registered, see :mod:`common.models.torchvision_all`), as the original's ``models.__dict__`` lookup allowed;
 * ``q<name>`` for any registered model: the same network with every ``nn.Conv2d``/``nn.Linear`` replaced by
   :class:`QConv2d`/:class:`QLinear` (linear mode). A layer's input quantizer is signed when its input takes
   negative values on a random probe image (block outputs without ReLU, the normalised image), unsigned otherwise.
@@ -23,6 +27,8 @@ from haq.lib.utils.linear_quant import QConv2d, QLinear
 from haq.models.mobilenetv2 import mobilenetv2, qmobilenetv2
 
 HAQ_LAYOUT = {"mobilenetv2": mobilenetv2, "qmobilenetv2": qmobilenetv2}
+#: HAQ's MobileNetV1 names -> the registered float layout (``qmobilenet`` is its ``q`` twin)
+HAQ_MOBILENET_V1 = {"mobilenet": "mobilenet_v1_haq", "qmobilenet": "mobilenet_v1_haq"}
 HAQ_PRETRAINED_FILE = Path("pretrained/imagenet/mobilenetv2-150.pth.tar")
 
 
@@ -36,18 +42,22 @@ def base_arch(arch: str) -> str:
     """Registered name behind ``arch`` (``qresnet50`` -> ``resnet50``, ``qmobilenetv2`` -> ``mobilenet_v2``)."""
     if arch in HAQ_LAYOUT:
         return "mobilenet_v2"
+    if arch in HAQ_MOBILENET_V1:
+        return HAQ_MOBILENET_V1[arch]
     name = arch[1:] if is_quantized_arch(arch) else arch
     try:
         return get_spec(name).name
     except UnknownModelError as e:
-        known = ", ".join(sorted(HAQ_LAYOUT) + ["q<registered name>"])
+        known = ", ".join(sorted([*HAQ_LAYOUT, *HAQ_MOBILENET_V1]) + ["q<registered name>"])
         raise ArchError(f"unknown architecture {arch!r}; use {known} or a registered model: {e}") from None
 
 
 def is_quantized_arch(arch: str) -> bool:
     """True for ``qmobilenetv2`` and ``q<registered name>`` (the linear-mode models)."""
-    if arch == "qmobilenetv2":
+    if arch in ("qmobilenetv2", "qmobilenet"):
         return True
+    if arch == "mobilenet":
+        return False
     if arch.startswith("q") and arch not in HAQ_LAYOUT:
         try:
             get_spec(arch[1:])
@@ -127,6 +137,10 @@ def build_haq_model(arch: str, num_classes: int, pretrained: bool | str | Path =
             load_released_checkpoint(model, path)
         return model
     base = base_arch(arch)
+    if arch in HAQ_MOBILENET_V1 and pretrained is True:
+        raise ArchError(
+            f"{arch} has no published float weights (the original raises NotImplementedError); pass a checkpoint path"
+        )
     model = build_model(base, num_classes=num_classes, pretrained=pretrained)
     if is_quantized_arch(arch):
         model = to_quantized(model, get_spec(base).input_size)
