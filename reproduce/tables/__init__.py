@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from reproduce.tables import (
     haq_readme,
+    hawq_claims,
     hawq_model_zoo,
     hawq_readme,
     hmq_cifar,
     hmq_imagenet_pareto,
+    hmq_paper,
     ompq_brecq_figure,
     ompq_ptq,
     ompq_qat,
@@ -23,12 +25,14 @@ from reproduce.tables.model import CostLookup, Table
 MODULES = (
     hawq_readme,
     hawq_model_zoo,
+    hawq_claims,
     haq_readme,
     proqha_readme,
     ompq_qat,
     ompq_ptq,
     ompq_brecq_figure,
     hmq_imagenet_pareto,
+    hmq_paper,
     hmq_cifar,
 )
 

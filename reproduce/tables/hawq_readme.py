@@ -14,8 +14,8 @@ PAPER = "HAWQ-V3"
 NETS = {"resnet18": "ResNet18", "resnet50": "ResNet50"}
 TVM = "a T4 GPU with TVM at batch 8 (tvm_benchmark/, not ported: spec 2.4); not measurable here"
 FP_TOP1 = (
-    "{val} and pytorchcv's float {net} weights ($MPQ_WEIGHTS_DIR/pytorchcv/{arch}.pth); the figure is "
-    "pytorchcv's own evaluation: no entrypoint in hawq/ evaluates a float model"
+    "{val} and pytorchcv's float {net} weights ($MPQ_WEIGHTS_DIR/pytorchcv/{arch}.pth, the file HAWQ's --pretrained "
+    "starts from); the figure is pytorchcv's own evaluation, checked by {command}"
 )
 
 # README Tables I/II: scheme -> {arch: (top-1, time ms, speed-up)}; size and BOPs come from cost_table
@@ -34,10 +34,21 @@ def cost_item(arch: str, scheme: str) -> str:
     return f"{NETS[arch]} {named.get(scheme, scheme)}"
 
 
+def float_eval(arch: str) -> str:
+    """The command evaluating an FP32 row: :mod:`reproduce.eval_float` on HAWQ's own float starting point.
+
+    It is printed, not run by ``--checkpoints`` (the float weights live in ``$MPQ_WEIGHTS_DIR``, not under the
+    checkpoints folder); its ``final.json`` holds ``top1``.
+    """
+    return f"python -m reproduce.eval_float --paper hawq -a {arch} --data /data/imagenet --out runs/hawq/eval_float_{arch}"
+
+
 def accuracy(arch: str, scheme: str) -> RowAccuracy:
-    """The row's recipes; the float rows have none (pytorchcv's own evaluation)."""
+    """The row's recipes; a float row has a reason instead (its command is :func:`float_eval`)."""
     if scheme == "FP32":
-        return RowAccuracy(reason=FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch))
+        return RowAccuracy(
+            reason=FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch, command=float_eval(arch))
+        )
     return hawq_row(arch, scheme)
 
 
@@ -48,7 +59,7 @@ def script(arch: str, scheme: str) -> str:
 
 def top1_need(arch: str, scheme: str) -> str:
     if scheme == "FP32":
-        return FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch)
+        return FP_TOP1.format(val=IMAGENET_VAL, net=NETS[arch], arch=arch, command=float_eval(arch))
     recipes = hawq_row(arch, scheme)
     return (
         f"{IMAGENET} and pytorchcv's {NETS[arch]} weights for the QAT run; or {IMAGENET_VAL} and the model-zoo "
@@ -75,7 +86,7 @@ def readme_tables(costs: CostLookup) -> list[Table]:
         )
         for scheme, per_arch in README.items():
             top1, time_ms, speedup = per_arch[arch]
-            command = "-" if scheme == "FP32" else script(arch, scheme)
+            command = float_eval(arch) if scheme == "FP32" else script(arch, scheme)
             t.rows.append(
                 Row(
                     README_LABELS[scheme],

@@ -40,8 +40,9 @@ def test_every_accuracy_cell_has_a_recipe_or_a_reason(tables) -> None:
             else:
                 assert row.accuracy.reason, (t.key, row.label, cell.column)
                 reasons += 1
-    # every HAWQ FP32 row (README x2, zoo x2, pytorchcv baselines x3) has a reason instead of a recipe
-    assert reasons == 7
+    # every HAWQ FP32 row (README x2, zoo x2, pytorchcv baselines x3; their command is reproduce.eval_float) and
+    # the HAWQV3+DIST claim (hawq_claims: configuration not shipped) have a reason instead of a recipe
+    assert reasons == 8
     assert covered > 80
 
 
