@@ -24,6 +24,8 @@ from common.runtime import UsageError
 from proqha.models.mobilenetv2 import QuantMobileNetV2
 from proqha.models.resnet import cifar_resnet, imagenet_resnet, tiny_resnet
 from proqha.models.resnet20 import QuantResNet20
+from proqha.models.resnet_bottleneck import DEPTHS as BOTTLENECK_DEPTHS
+from proqha.models.resnet_bottleneck import bottleneck_resnet
 from proqha.quantizers import FLOAT_BITS, PACT, WeightQuantizer
 
 IMAGENET_DATASETS = ("imagenet", "tinyimagenet")
@@ -55,10 +57,13 @@ def resolve_layout(dataset: str, arch: str, num_layers: int) -> Layout:
     if arch in ("vgg", "densenet"):
         raise UsageError(f"--arch {arch} is not reimplemented (only resnet, resnet20 and mobilenetv2 are)")
     if arch == "resnet":
-        if num_layers not in (18, 34):
+        if num_layers not in (18, 34, *BOTTLENECK_DEPTHS):
             raise UsageError(
-                f"--arch resnet needs --num_layers 18 or 34 (got {num_layers}; the bit list has 2*(num_layers-2) entries)"
+                f"--arch resnet needs --num_layers 18, 34, 50, 101 or 152 (got {num_layers}; the bit list has "
+                "2*(num_layers-2) entries)"
             )
+        if num_layers in BOTTLENECK_DEPTHS:
+            return Layout(fam, arch, num_layers, bottleneck_name(fam, num_layers), size)
         if fam == "imagenet":
             name = "resnet18" if num_layers == 18 else "proqha_resnet34"
         else:
@@ -86,7 +91,18 @@ def resolve_layout(dataset: str, arch: str, num_layers: int) -> Layout:
     raise UsageError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
 
 
+def bottleneck_name(family: str, num_layers: int) -> str:
+    """Registered name of a bottleneck ResNet (the CIFAR ones apart from the 6n+2 ``resnet20`` family's names)."""
+    return (
+        f"proqha_resnet{num_layers}"
+        if family == "imagenet"
+        else f"proqha_cifar_bottleneck_resnet{num_layers}"
+    )
+
+
 def _build(layout: Layout, num_classes: int, width_mult: float = 1.0) -> nn.Module:
+    if layout.arch == "resnet" and layout.num_layers in BOTTLENECK_DEPTHS:
+        return bottleneck_resnet(layout.num_layers, num_classes, stem=layout.family)
     if layout.arch == "resnet":
         if layout.family == "imagenet":
             return imagenet_resnet(layout.num_layers, num_classes)
@@ -135,6 +151,11 @@ def _register() -> None:
         (f"proqha_cifar_resnet{d}", Layout("cifar", "resnet", d, f"proqha_cifar_resnet{d}", 32), 10)
         for d in (18, 34)
     ]
+    for fam, size, classes in (("imagenet", 224, 1000), ("cifar", 32, 10)):
+        entries += [
+            (bottleneck_name(fam, d), Layout(fam, "resnet", d, bottleneck_name(fam, d), size), classes)
+            for d in BOTTLENECK_DEPTHS
+        ]
     entries += [
         (f"proqha_cifar_resnet{d}", Layout("cifar", "resnet20", d, f"proqha_cifar_resnet{d}", 32), 10)
         for d in (8, 14, 26, 32, 44, 56, 110)

@@ -1,0 +1,68 @@
+"""ProQHA's bottleneck ResNets (``--arch resnet --num_layers 50|101|152``, issue 18 item 3)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from common.bitconfig import read_bitconfig
+from common.cost import evaluate_cost
+from common.layers import enumerate_arch
+from proqha.main import train
+from proqha.models import build_quant_model
+from proqha.models.resnet_bottleneck import bottleneck_resnet
+from proqha.quantizers import PACT, WeightQuantizer
+
+
+@pytest.mark.parametrize("depth", [50, 101])
+def test_layers_match_torchvision_and_the_proqha_cost(depth: int) -> None:
+    """Same conv/fc names, shapes and MACs as torchvision's ResNet (v1.5 stride placement); only the execution
+    order differs (the pre-activated shortcut runs before ``conv1``)."""
+    ours = enumerate_arch(f"proqha_resnet{depth}", 224, 1000)
+    ref = enumerate_arch(f"resnet{depth}", 224, 1000)
+    assert sorted((l.name, l.weight_params, l.macs) for l in ours) == sorted(
+        (l.name, l.weight_params, l.macs) for l in ref
+    )
+    quantized = [l for l in ref if l.name.startswith("layer") and "downsample" not in l.name]
+    assert len(quantized) == depth - 2
+    report = evaluate_cost(f"proqha_resnet{depth}", "proqha", bits=(5, 5))
+    assert report.totals["cost"] == pytest.approx(5 / 32)
+    assert report.totals["quantized_weights"] == sum(l.weight_params for l in quantized)
+
+
+@pytest.mark.parametrize("dataset", ["imagenet", "digits"])
+def test_quantizer_count_and_order(dataset: str) -> None:
+    for depth in (50, 101, 152):
+        model, layout = build_quant_model(dataset, "resnet", depth, 10)
+        kinds = [
+            "A" if isinstance(m, PACT) else "W"
+            for m in model.modules()
+            if isinstance(m, (PACT, WeightQuantizer))
+        ]
+        assert len(kinds) == 2 * (depth - 2) and kinds[:6] == ["A", "W"] * 3
+        assert layout.common_arch.endswith(f"resnet{depth}")
+
+
+def test_reduced_width_step() -> None:
+    model = bottleneck_resnet(50, 10, stem="cifar", planes=(4, 8, 16, 32))
+    out = model(torch.randn(2, 3, 32, 32))
+    out.sum().backward()
+    assert out.shape == (2, 10) and model.layer4[0].conv3.weight.grad is not None
+
+
+def test_train_entrypoint_on_digits(tmp_path) -> None:
+    argv = ["--dataset", "digits", "--arch", "resnet", "--num_layers", "50", "--data_dir", "digits",
+            "--train_fraction", "0.02", "--train_batch_size", "16", "--eval_batch_size", "400", "--workers", "0",
+            "--archtype", "quant", "--k_bits", "8", "--ratio", "1.0", "--lr", "0.01", "--train_epochs", "1",
+            "--seed", "0", "--out", str(tmp_path)]  # fmt: skip
+    assert train.main(argv) == 0
+    cfg = read_bitconfig(tmp_path / "bitconfig.json")
+    # 48 quantized convs at 8 bits; the stem, the 4 downsample convs and fc stay float
+    assert cfg.arch == "proqha_cifar_bottleneck_resnet50" and len(cfg.layers) == 54
+    assert sorted(n for n, b in cfg.layers.items() if b.w == 8) == sorted(
+        n for n in cfg.layers if n.startswith("layer") and "downsample" not in n
+    )
+    assert sum(b.w == 8 for b in cfg.layers.values()) == 48
+    assert json.loads((tmp_path / "final.json").read_text())["archtype"] == "quant"
