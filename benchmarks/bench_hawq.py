@@ -21,23 +21,30 @@ Two measurements, printed as Markdown tables:
     when that mean is negative). Times include each
     tool's set-up (forward and the ``create_graph`` backward).
 
-The last lines are ``qat_over_float=…`` (median CPU time of the Q-ResNet18 step of the first scheme over the float
-step's) and
-``per_layer_over_pyhessian=…`` (all layers' traces, one product per probe, over PyHessian's trace; printed when
-PyHessian is installed, ``pip install -e '.[bench]'``); ``exact_blocks_over_pyhessian=…`` comes just before.
+The last lines are ``per_layer_over_pyhessian=…`` (all layers' traces, one product per probe, over PyHessian's
+trace; printed when PyHessian is installed, ``pip install -e '.[bench]'``; ``exact_blocks_over_pyhessian=…`` and,
+with ``--before-rev``, ``before_per_layer_over_joint=…`` come just before), then ``qat_over_float_<scheme>=…`` for
+every scheme and, last, ``qat_over_float=…`` (median CPU time of the Q-ResNet18 step of the first scheme over the
+float step's; the same figure as ``qat_over_float_<first scheme>``).
 
 Usage::
 
     python benchmarks/bench_hawq.py [--batch 8 --image-size 224 --repeats 5 --warmup 1 --threads 1]
         [--hessian-arch tiny_resnet --hessian-batch 32 --probes 20] [--schemes uniform8 uniform4] [--compile]
-        [--skip-qat] [--skip-hessian]
+        [--skip-qat] [--skip-hessian] [--before-rev c8ef673]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import torch
 import torchvision
@@ -79,6 +86,31 @@ def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[]
         optimizer.step()
 
     return step
+
+
+def load_module_at(rev: str, path: str = "hawq/hessian.py") -> ModuleType:
+    """Import ``path`` as it was at git revision ``rev`` (``git show rev:path``) under a private module name.
+
+    The old file imports today's ``common`` package; that is enough for ``hawq/hessian.py`` at any revision since
+    its first commit, which is what the "before" side of the trace benchmark needs.
+    """
+    root = Path(__file__).resolve().parents[1]
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(root), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"error: cannot read {path} at revision {rev!r}: {exc}") from None
+    name = f"_bench_before_{rev.replace('-', '_').replace('~', '_').replace('^', '_')}_{Path(path).stem}"
+    with tempfile.TemporaryDirectory(prefix="bench_before_") as folder:
+        file = Path(folder) / f"{name}.py"
+        file.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+    return module
 
 
 def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, str]]:
@@ -133,6 +165,17 @@ def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[s
         "hawq.hessian (joint)": ours("joint"),
         "hawq.hessian (per_layer)": ours("per_layer"),
     }
+    if args.before_rev:
+        old = load_module_at(args.before_rev)
+        label = f"hawq.hessian at {args.before_rev} (per_layer)"
+
+        def before() -> None:
+            traces = old.hessian_traces(
+                model, (x, y), names, max_iter=args.probes, tol=0.0, seed=0, mode="per_layer"
+            )
+            notes[label] = f"sum of block traces {sum(t.trace_sum for t in traces.values()):.4g}"
+
+        sides[label] = before
     try:
         from pyhessian import hessian as pyhessian_hessian
     except ImportError as exc:
@@ -177,11 +220,18 @@ def main() -> None:
     p.add_argument("--hessian-image-size", type=int, default=32)
     p.add_argument("--hessian-batch", type=int, default=32)
     p.add_argument("--probes", type=int, default=20)
+    p.add_argument(
+        "--before-rev",
+        metavar="REV",
+        help="also time hawq/hessian.py's per_layer mode as it was at this git revision (e.g. c8ef673, the "
+        "code when issue 14 was filed) and print before_per_layer_over_joint=",
+    )
     add_timing_args(p)
     args = p.parse_args()
     apply_timing_args(args)
     print(header(args))
     ratios: list[str] = []
+    qat_lines: list[str] = []
     if not args.skip_qat:
         timings, notes = qat_timings(args)
         reference = next(iter(timings))
@@ -191,8 +241,11 @@ def main() -> None:
             print(f"- {label}: {args.batch / t.wall_median:.1f} images/s (wall median)")
         if notes:
             print(_notes(notes))
-        first_q = next(label for label in timings if label.startswith("Q-ResNet18"))
-        ratios.append(f"qat_over_float={cpu_ratio(timings[first_q], timings[reference]):.3f}")
+        for scheme in reversed(args.schemes):
+            ratio = cpu_ratio(timings[f"Q-ResNet18 {scheme} (fix-BN)"], timings[reference])
+            qat_lines.append(f"qat_over_float_{scheme}={ratio:.3f}")
+        first = cpu_ratio(timings[f"Q-ResNet18 {args.schemes[0]} (fix-BN)"], timings[reference])
+        qat_lines.append(f"qat_over_float={first:.3f}")
     if not args.skip_hessian:
         timings, notes = hessian_timings(args)
         print(
@@ -205,9 +258,13 @@ def main() -> None:
             ref = timings["PyHessian trace()"]
             exact = cpu_ratio(timings["hawq.hessian (per_layer)"], ref)
             print(f"\nexact_blocks_over_pyhessian={exact:.3f}")
+            if args.before_rev:
+                old_side = timings[f"hawq.hessian at {args.before_rev} (per_layer)"]
+                gain = cpu_ratio(old_side, timings["hawq.hessian (joint)"])
+                print(f"before_per_layer_over_joint={gain:.3f}")
             ratios.append(f"per_layer_over_pyhessian={cpu_ratio(timings['hawq.hessian (joint)'], ref):.3f}")
     print()
-    for line in ratios:
+    for line in ratios + qat_lines:
         print(line)
 
 
