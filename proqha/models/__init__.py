@@ -26,6 +26,8 @@ from proqha.models.resnet import cifar_resnet, imagenet_resnet, tiny_resnet
 from proqha.models.resnet20 import QuantResNet20
 from proqha.models.resnet_bottleneck import DEPTHS as BOTTLENECK_DEPTHS
 from proqha.models.resnet_bottleneck import bottleneck_resnet
+from proqha.models.vgg import CFGS as VGG_CFGS
+from proqha.models.vgg import cifar_vgg
 from proqha.quantizers import FLOAT_BITS, PACT, WeightQuantizer
 
 IMAGENET_DATASETS = ("imagenet", "tinyimagenet")
@@ -54,8 +56,14 @@ def resolve_layout(dataset: str, arch: str, num_layers: int) -> Layout:
     """Check that the original code has this model and name it; bad combinations are a :class:`UsageError`."""
     fam = family_of(dataset)
     size = 224 if fam == "imagenet" else 32
-    if arch in ("vgg", "densenet"):
-        raise UsageError(f"--arch {arch} is not reimplemented (only resnet, resnet20 and mobilenetv2 are)")
+    if arch == "densenet":
+        raise UsageError("--arch densenet is not reimplemented (resnet, resnet20, vgg and mobilenetv2 are)")
+    if arch == "vgg":
+        if fam == "imagenet":
+            raise UsageError("--arch vgg is a CIFAR model in the original; use --dataset cifar10 or digits")
+        if num_layers not in VGG_CFGS:
+            raise UsageError(f"--arch vgg needs --num_layers 11, 13, 16 or 19, got {num_layers}")
+        return Layout(fam, arch, num_layers, f"proqha_cifar_vgg{num_layers}_bn", size)
     if arch == "resnet":
         if num_layers not in (18, 34, *BOTTLENECK_DEPTHS):
             raise UsageError(
@@ -101,6 +109,8 @@ def bottleneck_name(family: str, num_layers: int) -> str:
 
 
 def _build(layout: Layout, num_classes: int, width_mult: float = 1.0) -> nn.Module:
+    if layout.arch == "vgg":
+        return cifar_vgg(layout.num_layers, num_classes)
     if layout.arch == "resnet" and layout.num_layers in BOTTLENECK_DEPTHS:
         return bottleneck_resnet(layout.num_layers, num_classes, stem=layout.family)
     if layout.arch == "resnet":
@@ -150,6 +160,10 @@ def _register() -> None:
     entries += [
         (f"proqha_cifar_resnet{d}", Layout("cifar", "resnet", d, f"proqha_cifar_resnet{d}", 32), 10)
         for d in (18, 34)
+    ]
+    entries += [
+        (f"proqha_cifar_vgg{d}_bn", Layout("cifar", "vgg", d, f"proqha_cifar_vgg{d}_bn", 32), 10)
+        for d in VGG_CFGS
     ]
     for fam, size, classes in (("imagenet", 224, 1000), ("cifar", 32, 10)):
         entries += [

@@ -8,11 +8,16 @@ import pytest
 import torch
 
 from common.bitconfig import read_bitconfig
-from common.cost import evaluate_cost
+from common.cost import evaluate_bitconfig, evaluate_cost
 from common.layers import enumerate_arch
+from common.runtime import UsageError
+from proqha.cost import cost_model
+from proqha.export import bitconfig_of
 from proqha.main import train
+from proqha.measure import compute
 from proqha.models import build_quant_model
 from proqha.models.resnet_bottleneck import bottleneck_resnet
+from proqha.models.vgg import cifar_vgg
 from proqha.quantizers import PACT, WeightQuantizer
 
 
@@ -66,3 +71,34 @@ def test_train_entrypoint_on_digits(tmp_path) -> None:
     )
     assert sum(b.w == 8 for b in cfg.layers.values()) == 48
     assert json.loads((tmp_path / "final.json").read_text())["archtype"] == "quant"
+
+
+@pytest.mark.parametrize("depth", [11, 16])
+def test_vgg_quantizers_and_mixed_cost_agree_with_the_common_convention(depth: int) -> None:
+    model, layout = build_quant_model("cifar10", "vgg", depth, 10)
+    kinds = [
+        "A" if isinstance(m, PACT) else "W" for m in model.modules() if isinstance(m, (PACT, WeightQuantizer))
+    ]
+    assert len(kinds) == 2 * (depth - 2) and kinds == ["A", "W"] * (depth - 2)
+    bits = [
+        int(b)
+        for b in torch.randint(2, 9, (2 * (depth - 2),), generator=torch.Generator().manual_seed(depth))
+    ]
+    ours = cost_model(model).cost(bits, "odd_position")
+    cfg = bitconfig_of(model, layout, bits, 10, source="test")
+    # the common convention charges the hidden VGG linears too (the classifier and the first conv stay float)
+    report = evaluate_bitconfig(cfg, "proqha")
+    assert report.totals["cost"] == pytest.approx(ours)
+    charged = [r["name"] for r in report.rows]
+    assert charged[-2:] == ["classifier.1", "classifier.3"] and "features.2" not in charged
+
+
+def test_vgg_reduced_width_step_and_compute_entrypoint(capsys) -> None:
+    small = cifar_vgg(11, 10, width=16)
+    out = small(torch.randn(2, 3, 32, 32))
+    out.sum().backward()
+    assert out.shape == (2, 10) and small.classifier[1].weight.grad is not None
+    assert compute.main(["--dataset", "cifar10", "--arch", "vgg", "--num_layers", "11", "--k_bits", "4"]) == 0
+    assert "computation ratio 0.125" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="CIFAR model"):
+        build_quant_model("imagenet", "vgg", 16, 1000)

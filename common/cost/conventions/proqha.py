@@ -1,7 +1,7 @@
 """ProQHA "Cost" (computation ratio) of the README table, specs/proqha.md section 7.
 
-Over the quantized convs j (every conv except the stem and the downsample convs; the classifier
-and every other float layer are left out of both sums)::
+Over the quantized layers j (every conv except the stem and the downsample convs, and the hidden linear
+layers of VGG's classifier; the classifier and every other float layer are left out of both sums)::
 
     Cost = sum_j b_j * n_j / (32 * sum_j n_j)
 
@@ -27,9 +27,10 @@ FLOAT_BITS = 32
 
 
 def proqha_quantized_layers(layers: list[LayerInfo]) -> list[LayerInfo]:
-    """Convs that ProQHA quantizes: all but the stem, the downsample/shortcut convs and linear layers."""
-    return [
-        l for l in layers[1:] if l.kind != LINEAR and "downsample" not in l.name and "shortcut" not in l.name
+    """Layers that ProQHA quantizes: all but the stem, the downsample/shortcut convs and the classifier (the last
+    layer). The hidden linear layers of the VGG classifier are quantized; the ResNets and MobileNetV2 have none."""
+    return [l for l in layers[1:-1] if "downsample" not in l.name and "shortcut" not in l.name] + [
+        l for l in layers[-1:] if len(layers) > 1 and l.kind != LINEAR
     ]
 
 
