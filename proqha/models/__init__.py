@@ -21,6 +21,8 @@ from torch import nn
 
 from common.models import ModelSpec, get_spec, register_model
 from common.runtime import UsageError
+from proqha.models.densenet import DEPTH as DENSENET_DEPTH
+from proqha.models.densenet import densenet40
 from proqha.models.mobilenetv2 import QuantMobileNetV2
 from proqha.models.resnet import cifar_resnet, imagenet_resnet, tiny_resnet
 from proqha.models.resnet20 import QuantResNet20
@@ -57,7 +59,15 @@ def resolve_layout(dataset: str, arch: str, num_layers: int) -> Layout:
     fam = family_of(dataset)
     size = 224 if fam == "imagenet" else 32
     if arch == "densenet":
-        raise UsageError("--arch densenet is not reimplemented (resnet, resnet20, vgg and mobilenetv2 are)")
+        if fam == "imagenet":
+            raise UsageError(
+                "--arch densenet is a CIFAR model in the original; use --dataset cifar10 or digits"
+            )
+        if num_layers != DENSENET_DEPTH:
+            raise UsageError(
+                f"--arch densenet needs --num_layers {DENSENET_DEPTH} (DenseNet-40), got {num_layers}"
+            )
+        return Layout(fam, arch, num_layers, "proqha_cifar_densenet40", size)
     if arch == "vgg":
         if fam == "imagenet":
             raise UsageError("--arch vgg is a CIFAR model in the original; use --dataset cifar10 or digits")
@@ -111,6 +121,8 @@ def bottleneck_name(family: str, num_layers: int) -> str:
 def _build(layout: Layout, num_classes: int, width_mult: float = 1.0) -> nn.Module:
     if layout.arch == "vgg":
         return cifar_vgg(layout.num_layers, num_classes)
+    if layout.arch == "densenet":
+        return densenet40(num_classes)
     if layout.arch == "resnet" and layout.num_layers in BOTTLENECK_DEPTHS:
         return bottleneck_resnet(layout.num_layers, num_classes, stem=layout.family)
     if layout.arch == "resnet":
@@ -161,6 +173,9 @@ def _register() -> None:
         (f"proqha_cifar_resnet{d}", Layout("cifar", "resnet", d, f"proqha_cifar_resnet{d}", 32), 10)
         for d in (18, 34)
     ]
+    entries.append(
+        ("proqha_cifar_densenet40", Layout("cifar", "densenet", 40, "proqha_cifar_densenet40", 32), 10)
+    )
     entries += [
         (f"proqha_cifar_vgg{d}_bn", Layout("cifar", "vgg", d, f"proqha_cifar_vgg{d}_bn", 32), 10)
         for d in VGG_CFGS

@@ -16,6 +16,7 @@ from proqha.export import bitconfig_of
 from proqha.main import train
 from proqha.measure import compute
 from proqha.models import build_quant_model
+from proqha.models.densenet import QuantDenseNet
 from proqha.models.resnet_bottleneck import bottleneck_resnet
 from proqha.models.vgg import cifar_vgg
 from proqha.quantizers import PACT, WeightQuantizer
@@ -102,3 +103,29 @@ def test_vgg_reduced_width_step_and_compute_entrypoint(capsys) -> None:
     assert "computation ratio 0.125" in capsys.readouterr().out
     with pytest.raises(UsageError, match="CIFAR model"):
         build_quant_model("imagenet", "vgg", 16, 1000)
+
+
+def test_densenet40_weights_quantizers_and_cost(capsys) -> None:
+    model, layout = build_quant_model("digits", "densenet", 40, 10)
+    kinds = [
+        "A" if isinstance(m, PACT) else "W" for m in model.modules() if isinstance(m, (PACT, WeightQuantizer))
+    ]
+    assert layout.common_arch == "proqha_cifar_densenet40" and kinds == ["A", "W"] * 38
+    # 36 dense 3x3 convs (input widths 24 + 12i, 168 + 12i, 312 + 12i; 12 outputs) and two width-keeping 1x1s
+    dense_inputs = [start + 12 * i for start in (24, 168, 312) for i in range(12)]
+    expected = 9 * 12 * sum(dense_inputs) + 168**2 + 312**2
+    assert evaluate_cost(layout.common_arch, "proqha", bits=(4, 4)).totals["quantized_weights"] == expected
+    bits = [int(b) for b in torch.randint(2, 9, (76,), generator=torch.Generator().manual_seed(0))]
+    cfg = bitconfig_of(model, layout, bits, 10, source="test")
+    assert evaluate_bitconfig(cfg, "proqha").totals["cost"] == pytest.approx(cost_model(model).cost(bits))
+    small = QuantDenseNet(10, 10, growth=4)
+    out = small(torch.randn(2, 3, 32, 32))
+    out.sum().backward()
+    assert out.shape == (2, 10) and small.dense1[0].conv.weight.grad is not None
+    assert (
+        compute.main(["--dataset", "digits", "--arch", "densenet", "--num_layers", "40", "--k_bits", "4"])
+        == 0
+    )
+    assert "computation ratio 0.125" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="DenseNet-40"):
+        build_quant_model("cifar10", "densenet", 100, 10)
