@@ -141,7 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrained", default="published", help="'published' weights, a checkpoint path, or 'none'"
     )
     g.add_argument(
-        "--latency_table", default=None, type=Path, help="table file (default: the original's name)"
+        "--latency_table",
+        default=None,
+        type=Path,
+        help="table file (default: <output>/lookup_tables/<name>, else the shipped one)",
     )
     g.add_argument(
         "--always_pin_first_last", action="store_true", help="pin first/last layer bits in every episode"
@@ -315,7 +318,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     table = None
     if args.linear_quantization:
-        table = load_table(args.latency_table or table_path(args.arch, args.dataset), args.arch, args.dataset)
+        table = load_table(
+            args.latency_table or table_path(args.arch, args.dataset, output=args.output),
+            args.arch,
+            args.dataset,
+        )
     if args.seed > 0:
         np.random.seed(args.seed)
         torch.manual_seed(args.seed)
@@ -375,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.linear_quantization:
             cost = latency_cost(best_policy, table)
             costs = {"latency": cost, "latency_ratio": cost / reference_latency(table, args.float_bit),
-                     "preserve_ratio": args.preserve_ratio, "latency_table": str(args.latency_table or table_path(args.arch, args.dataset))}  # fmt: skip
+                     "preserve_ratio": args.preserve_ratio, "latency_table": str(args.latency_table or table_path(args.arch, args.dataset, output=args.output))}  # fmt: skip
         else:
             size = kmeans_size(best_policy, weight_counts)
             costs = {"size_bits": size, "size_MB": size / 8e6, "size_ratio": size / (args.float_bit * sum(weight_counts)),

@@ -1,7 +1,8 @@
 """Build a latency table for any registered model (what users of the original asked for in its issue #17).
 
 ``python -m haq.lib.simulator.build_table --arch qtiny_mobilenet_v2 --dataset digits [--mode analytic|timing|bops]``
-writes ``T[i, w-1, a-1]`` (shape ``[layers, 8, 8]``, HAQ's layer order) to the file name the search looks for.
+writes ``T[i, w-1, a-1]`` (shape ``[layers, 8, 8]``, HAQ's layer order) to ``<output>/lookup_tables/`` under the
+original's file name, where ``haq.rl_quantize`` with the same ``--output`` looks first (``--out FILE`` overrides).
 
 * ``analytic`` (default): a BitFusion-style bit-serial accelerator built from 2-bit bricks, where a layer costs
   ``batch · MACs_i · ⌈w/2⌉ · ⌈a/2⌉`` cycles (int64). This is an **approximation**: it ignores memory traffic,
@@ -40,7 +41,7 @@ from common.runtime import (
     set_threads,
 )
 from haq.lib.env.embedding import quantizable_modules
-from haq.lib.simulator.latency_table import SIMULATOR_BATCH, table_path
+from haq.lib.simulator.latency_table import SIMULATOR_BATCH, built_table_path
 from haq.lib.utils.linear_quant import QUANT_TYPES
 
 MAX_BIT = 8
@@ -131,8 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="timing mode: device to time on")
     add_threads_arg(p)
     p.add_argument(
-        "--out", type=Path, default=None, help="file to write (default: the name the search reads)"
+        "--output",
+        default="save",
+        help="output root, as haq.rl_quantize's --output: the table goes to <output>/lookup_tables/",
     )
+    p.add_argument("--out", type=Path, default=None, help="file to write (overrides --output)")
     return p
 
 
@@ -144,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     if args.batch < 1 or args.repeats < 1:
         raise UsageError("--batch and --repeats must be positive")
-    check_output_file("--out", args.out or table_path(args.arch, args.dataset, args.batch))
+    out = args.out or built_table_path(args.output, args.arch, args.dataset, args.batch)
+    check_output_file("--out" if args.out else "--output", out)
     size = 224 if "imagenet" in args.dataset else get_spec(base_arch(args.arch)).input_size
     model = build_haq_model(args.arch, num_classes=10 if args.dataset == "digits" else 1000)
     if args.mode == "analytic":
@@ -153,7 +158,6 @@ def main(argv: Sequence[str] | None = None) -> Path:
         table = bops_table(model, size)
     else:
         table = timed_table(model, size, choose_device(args.device), args.batch, args.repeats)
-    out = args.out or table_path(args.arch, args.dataset, args.batch)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, table)
