@@ -38,17 +38,14 @@ def test_layers_match_torchvision_and_the_proqha_cost(depth: int) -> None:
     assert report.totals["quantized_weights"] == sum(l.weight_params for l in quantized)
 
 
-@pytest.mark.parametrize("dataset", ["imagenet", "digits"])
-def test_quantizer_count_and_order(dataset: str) -> None:
-    for depth in (50, 101, 152):
-        model, layout = build_quant_model(dataset, "resnet", depth, 10)
-        kinds = [
-            "A" if isinstance(m, PACT) else "W"
-            for m in model.modules()
-            if isinstance(m, (PACT, WeightQuantizer))
-        ]
-        assert len(kinds) == 2 * (depth - 2) and kinds[:6] == ["A", "W"] * 3
-        assert layout.common_arch.endswith(f"resnet{depth}")
+@pytest.mark.parametrize(("dataset", "depth"), [("imagenet", 50), ("imagenet", 101), ("digits", 152)])
+def test_quantizer_count_and_order(dataset: str, depth: int) -> None:
+    model, layout = build_quant_model(dataset, "resnet", depth, 10)
+    kinds = [
+        "A" if isinstance(m, PACT) else "W" for m in model.modules() if isinstance(m, (PACT, WeightQuantizer))
+    ]
+    assert len(kinds) == 2 * (depth - 2) and kinds == ["A", "W"] * (depth - 2)
+    assert layout.common_arch.endswith(f"resnet{depth}")
 
 
 def test_reduced_width_step() -> None:
@@ -74,7 +71,7 @@ def test_train_entrypoint_on_digits(tmp_path) -> None:
     assert json.loads((tmp_path / "final.json").read_text())["archtype"] == "quant"
 
 
-@pytest.mark.parametrize("depth", [11, 16])
+@pytest.mark.parametrize("depth", [11])
 def test_vgg_quantizers_and_mixed_cost_agree_with_the_common_convention(depth: int) -> None:
     model, layout = build_quant_model("cifar10", "vgg", depth, 10)
     kinds = [
