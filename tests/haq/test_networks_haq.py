@@ -69,8 +69,8 @@ def test_torchvision_model_by_name(arch: str) -> None:
 
 
 def test_kmeans_search_on_mobilenet(tmp_path) -> None:
-    small = ["--dataset", "digits", "--pretrained", "none", "--train_episode", "2", "--warmup", "0",
-             "--train_size", "16", "--val_size", "8", "--data_bsize", "8", "--n_worker", "0", "--bsize", "4",
+    small = ["--dataset", "digits", "--pretrained", "none", "--train_episode", "1", "--warmup", "0",
+             "--train_size", "8", "--val_size", "8", "--data_bsize", "8", "--n_worker", "0", "--bsize", "4",
              "--seed", "3"]  # fmt: skip
     res = rl_quantize.main(
         ["--arch", "mobilenet", "--preserve_ratio", "0.2", "--output", str(tmp_path), *small]
