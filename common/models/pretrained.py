@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -93,10 +94,11 @@ def _missing_message(spec: ModelSpec) -> str:
     if name is None:
         return f"no published weights are known for {spec.name}; pass a local file with pretrained=PATH"
     where = weights_dir() / name
-    source = ""
+    from common.models.weight_layouts import FILE_URLS
+
     entry = _torchvision_entry(spec)
-    if entry is not None:
-        source = f" (download it from {entry.url} on a machine that is online)"
+    url = entry.url if entry is not None else FILE_URLS.get(name)
+    source = f" (download it from {url} on a machine that is online)" if url else ""
     return f"pretrained weights for {spec.name} not found and this machine is offline: place {name} at {where}{source}"
 
 
@@ -107,11 +109,12 @@ def load_pretrained(
     *,
     num_classes: int,
     online: bool | None = None,
+    new_head: bool = False,
 ) -> nn.Module:
     """Load weights into ``model`` in place (see the module docstring for the lookup order).
 
-    A classifier whose shape differs from the file's (another class count) keeps its random
-    initialisation; every other key must match.
+    Every tensor must load (:func:`load_state_dict_strict`); a classifier of another class count is an
+    error unless ``new_head`` confirms it is meant to be new (it then stays random, with a warning).
     """
     if pretrained is True:
         path = _locate(spec)
@@ -126,14 +129,61 @@ def load_pretrained(
             state = read_state_dict(path)
     else:
         state = read_state_dict(pretrained)
-    own = model.state_dict()
-    dropped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    state = {k: v for k, v in state.items() if k in own and k not in dropped}
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    if any(k not in dropped for k in missing):
-        unknown = [k for k in missing if k not in dropped][:5]
-        raise PretrainedWeightsError(
-            f"weights for {spec.name} do not match the architecture; missing keys such as {', '.join(unknown)}"
-        )
-    model.load_state_dict(state, strict=False)
+    load_state_dict_strict(model, state, spec.name, num_classes=num_classes, new_head=new_head)
     return model
+
+
+def _head_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of the model's last Linear layer (the classifier a new class count replaces)."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if last is None:
+        return set()
+    return {f"{last}.{k}" for k, _ in model.get_submodule(last).named_parameters(recurse=False)}
+
+
+def load_state_dict_strict(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    what: str,
+    *,
+    num_classes: int | None = None,
+    new_head: bool = False,
+) -> None:
+    """Load ``state`` into ``model`` so that no tensor is silently left out.
+
+    Every model tensor (BN ``num_batches_tracked`` aside) must be in ``state`` with the same shape, and every
+    ``state`` tensor must have a place in the model; otherwise :class:`PretrainedWeightsError` names the
+    first offending keys. The one exception is a new head: with ``new_head=True`` a classifier (the last
+    Linear layer) whose shape differs keeps its random initialisation, and a warning says so.
+    """
+    own = model.state_dict()
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if unexpected or missing:
+        parts = [f"missing {', '.join(missing[:3])}" if missing else ""]
+        parts.append(f"unexpected {', '.join(unexpected[:3])}" if unexpected else "")
+        raise PretrainedWeightsError(f"weights for {what} do not fit: {'; '.join(p for p in parts if p)}")
+    mismatched = [k for k, v in state.items() if tuple(own[k].shape) != tuple(v.shape)]
+    head = _head_keys(model)
+    # a new head: only the classifier differs, and only in its output (class) dimension
+    head_only = bool(mismatched) and all(
+        k in head and own[k].shape[1:] == state[k].shape[1:] for k in mismatched
+    )
+    if mismatched and not (new_head and head_only):
+        shapes = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched[:3])
+        hint = (
+            f"; for a new {num_classes}-class head pass the new-head flag (new_head=True)"
+            if head_only
+            else ""
+        )
+        raise PretrainedWeightsError(f"weights for {what} do not fit: shape differs for {shapes}{hint}")
+    if mismatched:
+        print(
+            f"warning: new head: {', '.join(mismatched)} of {what} keep their random initialisation "
+            f"({num_classes} classes); every other tensor is loaded",
+            file=sys.stderr,
+        )
+    model.load_state_dict({k: v for k, v in state.items() if k not in mismatched}, strict=False)

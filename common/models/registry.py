@@ -81,6 +81,7 @@ def build_model(
     pretrained: bool | str | Path = False,
     *,
     online: bool | None = None,
+    new_head: bool = False,
     **options: object,
 ) -> nn.Module:
     """Build a registered model.
@@ -93,7 +94,8 @@ def build_model(
     ``options`` go to the builder as keyword arguments, e.g. the pytorchcv-style ``channels`` and
     ``init_block_channels`` of the ResNets and ``mobilenetv2_w1`` (``None`` values are dropped). An option the
     builder does not take, or any option together with ``pretrained=True`` (published weights have the
-    standard shapes), is a :class:`ModelOptionError`.
+    standard shapes), is a :class:`ModelOptionError`. A classifier whose class count differs from the
+    weights' is an error unless ``new_head=True`` (it then stays random, with a warning).
     """
     from common.models.pretrained import load_pretrained
 
@@ -114,5 +116,5 @@ def build_model(
             )
     model = spec.builder(classes, **options)
     if pretrained:
-        load_pretrained(model, spec, pretrained, num_classes=classes, online=online)
+        load_pretrained(model, spec, pretrained, num_classes=classes, online=online, new_head=new_head)
     return model

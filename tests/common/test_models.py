@@ -96,7 +96,9 @@ def test_pretrained_other_class_count_keeps_random_head(tmp_path) -> None:
     source = build_model("tiny_resnet", num_classes=10)
     path = tmp_path / "w.pth"
     torch.save(source.state_dict(), path)
-    loaded = build_model("tiny_resnet", num_classes=7, pretrained=path)
+    with pytest.raises(PretrainedWeightsError, match="new-head"):  # only when confirmed
+        build_model("tiny_resnet", num_classes=7, pretrained=path)
+    loaded = build_model("tiny_resnet", num_classes=7, pretrained=path, new_head=True)
     assert loaded.fc.out_features == 7
     assert torch.equal(loaded.conv1.weight, source.conv1.weight)
 
@@ -124,5 +126,5 @@ def test_missing_weights_file() -> None:
 def test_mismatched_weights_file(tmp_path) -> None:
     path = tmp_path / "w.pth"
     torch.save(build_model("resnet20").state_dict(), path)
-    with pytest.raises(PretrainedWeightsError, match="do not match"):
+    with pytest.raises(PretrainedWeightsError, match="do not fit"):
         build_model("tiny_resnet", pretrained=path)

@@ -1,4 +1,4 @@
-"""Quantized model wrappers and the ``--arch`` table of ``quant_train.py`` (spec ``hawq.md`` §2.1, §4.1).
+"""Quantized model wrappers and the ``--arch`` table of ``quant_train.py`` (``docs/hawq.md`` §2.1, §4.1).
 
 ``quantize_arch_dict`` maps each HAWQ-V3 arch name to the float model it wraps (a ``common.models`` name) and the
 wrapper. The original's names come first; the ``tiny_resnet`` of the embedded ``digits`` data is accepted too (it
@@ -27,6 +27,7 @@ from torch import nn
 from common.layers import enumerate_arch
 from common.models import build_model, get_spec
 from common.models.pretrained import read_state_dict, weights_dir
+from common.models.weight_layouts import SOURCES, WeightSource
 from common.runtime import UsageError
 from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
 from hawq.utils.models.q_mobilenetv2 import QLinearBottleneck, QMobileNetV2, q_mobilenetv2_w1
@@ -99,7 +100,8 @@ def build_float_model(
 ) -> nn.Module:
     """The float model behind ``arch`` (``pretrained``: False, True for the published weights, or a file).
 
-    A file, or the pytorchcv file found by :func:`pytorchcv_weights_file`, may hold torchvision or pytorchcv names.
+    ``pretrained=True`` loads pytorchcv's file (:func:`pytorchcv_weights_file`); if it is missing, a one-line
+    :class:`UsageError` names it, its URL and its folder. A file may hold torchvision or pytorchcv names.
     ``channels``/``init_block_channels`` (all archs but ``tiny_resnet``) and ``final_block_channels``
     (``mobilenetv2_w1``) set reduced widths in pytorchcv's convention: ``channels[s][u]`` is the output width of
     unit ``u`` of stage ``s`` (a ResNet bottleneck's inner width is a quarter of it). Unset ones keep the standard
@@ -113,8 +115,10 @@ def build_float_model(
     }
     widths = {k: v for k, v in widths.items() if v is not None}
     try:
-        if pretrained is True and pytorchcv_weights_file(arch).is_file() and not widths:
-            pretrained = pytorchcv_weights_file(arch)
+        if pretrained is True and not widths and (source := pytorchcv_source(arch)) is not None:
+            if not source.path().is_file():  # never another float network in place of the original's
+                raise UsageError(source.missing_message())
+            pretrained = source.path()
         if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
             model = build_model(spec.float_name, num_classes, **widths)
             load_float_weights(model, pretrained)
@@ -126,11 +130,17 @@ def build_float_model(
         raise
 
 
+def pytorchcv_source(arch: str) -> WeightSource | None:
+    """The pytorchcv file ``--pretrained`` loads for ``arch`` (what the original fine-tuned), or ``None`` for
+    an arch of ours without one (``tiny_resnet``)."""
+    return SOURCES.get(("pytorchcv", arch))
+
+
 def pytorchcv_weights_file(arch: str) -> Path:
-    """Where ``--pretrained`` looks first for pytorchcv's weights of ``arch`` (what the original fine-tuned):
-    ``$MPQ_WEIGHTS_DIR/pytorchcv/<arch>.pth``; without it the model's own published weights are used
-    (torchvision's for ``resnet18``/``resnet50b``, ``$MPQ_WEIGHTS_DIR/<file>`` for the others)."""
-    return weights_dir() / "pytorchcv" / f"{arch}.pth"
+    """Where ``--pretrained`` looks for pytorchcv's weights of ``arch``: ``$MPQ_WEIGHTS_DIR/pytorchcv/<arch>.pth``
+    (the naming scheme of :mod:`common.models.weight_layouts`); a missing file is an error giving its URL."""
+    source = pytorchcv_source(arch)
+    return source.path() if source is not None else weights_dir() / "pytorchcv" / f"{arch}.pth"
 
 
 def final_feature_size(float_name: str, input_size: int) -> int:
