@@ -41,6 +41,7 @@ from common.runtime import (
     set_resume_hint,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 from haq import strategies
 from haq.lib.utils.bitconfig_io import layer_names, strategy_from_bitconfig, strategy_to_bitconfig
 from haq.lib.utils.fit import fit
@@ -91,7 +92,13 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
     a("--resume", default="", type=str, help="checkpoint to resume or evaluate")
     a("--pretrained", action="store_true", help="start from the published float weights")
     a("--half", action="store_true", help="bf16 autocast (the original used apex O1)")
-    a("--half_type", default="O1", type=str, help="kept from the original (apex opt level)")
+    a(
+        "--half_type",
+        default="O1",
+        type=str,
+        help="apex opt level with --half: O1 = mixed-precision autocast (bf16 here), O0 = float32; "
+        "O2/O3 (pure half) are refused",
+    )
     a("--arch", "-a", metavar="ARCH", default=arch_default)
     a("--manualSeed", type=int, default=None, help="seed (random when not given, as the original)")
     a("-e", "--evaluate", dest="evaluate", action="store_true", help="evaluate only")
@@ -153,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--bit-config", "--bit_config", dest="bit_config", default=None, type=Path, help="bit-config file"
     )
+    add_logging_args(p)
     return p
 
 
@@ -230,6 +238,10 @@ def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    if args.half_type not in ("O0", "O1"):
+        raise UsageError(
+            f"--half_type {args.half_type}: only apex's O1 (autocast) and O0 (float32) are reimplemented"
+        )
     refuse_distributed("python -m haq.finetune")
     out_dir = check_training_args(args)
     set_threads(args.threads)

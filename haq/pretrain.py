@@ -26,6 +26,7 @@ from common.runtime import (
     set_resume_hint,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 from haq.finetune import add_training_args, check_training_args, load_resume_weights, make_loaders
 from haq.lib.utils.fit import fit
 from haq.lib.utils.train import evaluate
@@ -35,6 +36,7 @@ from haq.models import build_haq_model, is_quantized_arch
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m haq.pretrain", description=__doc__.split("\n\n")[0])
     add_training_args(p, 1e-4, "mobilenetv2")
+    add_logging_args(p)
     return p
 
 

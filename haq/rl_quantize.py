@@ -2,7 +2,7 @@
 
 ``python -m haq.rl_quantize --arch resnet50 --dataset imagenet --preserve_ratio 0.1`` (K-means, default) or
 ``... --arch qmobilenetv2 --dataset imagenet100 --linear_quantization --min_bit 2 --float_bit 8 --preserve_ratio 0.6``.
-Every original flag keeps its name, default and meaning (spec haq.md section 2.1); ``--dataset digits`` (or
+Every original flag keeps its name, default and meaning (docs/haq.md section 2.1); ``--dataset digits`` (or
 ``--dataset_root digits``) runs on the embedded data. Outputs in ``<output>/<arch>_<dataset>[_<suffix>]/``:
 ``log.txt``, ``args.json``, ``epochs.csv`` (one row per episode), ``final.json``, tensorboard under ``tb/``,
 ``actor.pkl``/``critic.pkl``, the resumable ``search_state.pth`` and the portable bit-config file
@@ -45,6 +45,7 @@ from common.runtime import (
     set_resume_hint,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 from haq.lib.env.budget import kmeans_size, latency_cost, reference_latency
 from haq.lib.env.embedding import quantizable_modules, state_embedding
 from haq.lib.env.episode import KMeansEpisode, LinearEpisode
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--bitconfig", default=None, type=Path, help="bit-config file to write (default: in the output)"
     )
+    add_logging_args(p)
     return p
 
 

@@ -4,7 +4,7 @@ HAWQ-V2/V3 rank layers by the *average Hessian trace* ``T_i = Tr(H_i) / n_i``, w
 Hessian of the loss with respect to the weight tensor ``W_i`` of layer ``i`` alone (the ``i``-th
 diagonal block of the full Hessian) and ``n_i = W_i.numel()``. HAWQ-V3 never shipped the code that
 computed its traces; this module follows PyHessian's algorithm (amirgholami/PyHessian), restricted per
-layer, as described in ``specs/hawq.md`` §3.7.
+layer, as described in ``docs/hawq.md`` §3.7.
 
 Hutchinson's estimator
 ----------------------
@@ -115,6 +115,7 @@ from common.runtime import (
     progress,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 
 __all__ = [
     "DEFAULT_MODE",
@@ -518,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and the probes")
     add_threads_arg(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    add_logging_args(p)
     return p
 
 

@@ -1,4 +1,4 @@
-"""HAWQ-V3 quantization-aware training and evaluation (the original ``quant_train.py``, spec ``hawq.md`` §2.1, §3.8).
+"""HAWQ-V3 quantization-aware training and evaluation (the original ``quant_train.py``, ``docs/hawq.md`` §2.1, §3.8).
 
 ``python -m hawq.quant_train -a resnet18 --data DIR --pretrained --quant-scheme uniform8 --save-path runs/r18/ ...``
 
@@ -73,6 +73,7 @@ from common.runtime.checks import (
 )
 from common.runtime.cli import set_resume_hint
 from common.runtime.guard import LossGuard, check_finite
+from common.runtime.runlog import add_logging_args
 from hawq.utils.checkpoints import (
     load_float_state,
     load_quantized_state,
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--amp", default="none", choices=("none", "bf16", "fp16"), help="autocast for the float ops"
     )
     add_ddp_sync_args(new)
+    add_logging_args(p)
     return p
 
 
@@ -512,20 +514,17 @@ def _restore_run_state(model: nn.Module, checkpoint: dict[str, Any], dist: Any) 
     return int(checkpoint.get("resume_batch", 0))
 
 
-def _setup_log(save_path: Path, is_main: bool) -> None:
-    """The original's ``log.log`` in the save path, mirrored on stdout (main process only)."""
+def _setup_log(logger: RunLogger | None) -> None:
+    """The original's ``log.log`` is the run's one log file: ``log`` writes into ``logger``'s file.
+
+    ``None`` (at the end of a run) only drops the handlers again.
+    """
     for handler in list(log.handlers):
         log.removeHandler(handler)
-        handler.close()
     log.setLevel(logging.INFO)
     log.propagate = False
-    if not is_main:
-        return
-    save_path.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.FileHandler(save_path / "log.log", encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s", "%d-%b-%y %H:%M:%S"))
-    log.addHandler(file_handler)
-    log.addHandler(logging.StreamHandler())
+    if logger is not None:
+        logger.attach(log)
 
 
 def hawq_epoch_schedule(trainer: Trainer, epoch: int) -> None:
@@ -558,8 +557,8 @@ def run(
     check_supported_bits(model)
     set_ddp_sync(model, getattr(args, "sync_bn", False), getattr(args, "sync_act_range", False))
     teacher = build_teacher(args, classes)
-    logger = RunLogger(args.save_path, args, console=False)
-    _setup_log(Path(args.save_path), dist.is_main)
+    logger = RunLogger(args.save_path, args, log_name="log.log", enabled=dist.is_main)
+    _setup_log(logger)
     log.info("%s", vars(args))
     for note in notes:
         log.info("%s", note)
@@ -614,7 +613,7 @@ def run(
         log.warning("validation accuracy is NaN")
     logger.finalize(result)
     logger.close()
-    _setup_log(Path(args.save_path), False)
+    _setup_log(None)
     cleanup_distributed()
     return result
 

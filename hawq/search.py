@@ -2,7 +2,7 @@
 
 ``python -m hawq.search --arch resnet18 --data /data/imagenet --checkpoint float.pth --kind bops --r 0.5
 --out bitcfg.json`` runs :mod:`hawq.hessian` (per-layer average Hessian traces on training batches),
-then :mod:`hawq.ilp` (the ILP of specs/hawq.md section 3.6, with the perturbations
+then :mod:`hawq.ilp` (the ILP of docs/hawq.md section 3.6, with the perturbations
 ||W - Q_b(W)||^2 computed from the same weights) and writes the portable bit-config file. The traces
 are kept next to it (``--traces-out``) so the ILP can be rerun for other budgets without the
 Hessian pass.
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.runtime import add_threads_arg, check_number, check_output_file, run_main
+from common.runtime.runlog import add_logging_args
 from hawq import hessian, ilp
 
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     add_threads_arg(p)
+    add_logging_args(p)
     return p
 
 

@@ -1,4 +1,4 @@
-"""HMQ search and fine-tune: ``python -m hmq.main`` (the original ``HMQ/main.py``; docs/hmq.md section 2).
+"""HMQ search and fine-tune: ``python -m hmq.main`` (the original ``HMQ/main.py``; specs/hmq.md section 2).
 
 Stages: float accuracy -> statistics pass (activation thresholds) -> ``--n_epochs`` search epochs
 (Gumbel-softmax over (bit-width, threshold) pairs, target-compression loss, cyclic temperature) ->
@@ -60,6 +60,7 @@ from common.runtime import (
     wrap_ddp,
 )
 from common.runtime.ddp_sync import convert_sync_batchnorm
+from common.runtime.runlog import add_logging_args
 from hmq.block import HMQ, HmqControl
 from hmq.compression import (
     activation_max_compression,
@@ -94,9 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a(
         "--log_dir",
-        type=str,
-        default="/data/projects/swat/users/haih/logs/",
-        help="wandb directory (with --wandb)",
+        type=Path,
+        default=None,
+        help="where the run's logs go (args.json, epochs.csv, log.txt, final.json, tb/, wandb/); "
+        "default: --out (checkpoints and bitconfig.json always go to --out)",
     )
     a(
         "--data_dir",
@@ -115,8 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a(
         "--local_rank",
-        "--local-rank",
-        dest="local_rank",
         type=int,
         default=0,
         help="accepted for torch.distributed.launch; torchrun sets LOCAL_RANK",
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: each rank draws its own from its rank-offset seed)",
     )
     add_common_args(p, seed_default=0)
+    add_logging_args(p, project="HMQ")
     return p
 
 
@@ -367,7 +368,11 @@ class _Run:
             else Path("runs") / "hmq" / f"{args.network_name}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         self.logger = RunLogger(
-            self.out, args, enabled=self.dist.is_main, wandb=args.wandb, wandb_project="HMQ"
+            args.log_dir if args.log_dir is not None else self.out,
+            args,
+            enabled=self.dist.is_main,
+            wandb=args.wandb,
+            wandb_project="HMQ",
         )
         self.reduce_eval = not args.legacy_ddp_eval
 
@@ -622,7 +627,15 @@ def _finish(
     if run.dist.is_main:
         source = f"hmq.main --network_name {args.network_name} --target_compression {args.target_compression}"
         cfg_path, png = write_outputs(
-            run.bare, run.arch, run.num_classes, run.input_size, run.out, source, {"top1": result["top1"]}
+            run.bare,
+            run.arch,
+            run.num_classes,
+            run.input_size,
+            run.out,
+            source,
+            {"top1": result["top1"]},
+            quant_weights=run.control.quant_weights,
+            quant_acts=run.control.quant_acts,
         )
         cost = evaluate_bitconfig(read_bitconfig(cfg_path), "hmq").totals
         result.update({"size_MB": cost["size_MB"], "bitconfig": str(cfg_path), "bits_png": str(png)})

@@ -73,8 +73,14 @@ def input_activations(model: nn.Module, input_size: int, in_channels: int = 3) -
     return consumed
 
 
-def layer_bits(model: nn.Module, input_size: int) -> tuple[dict[str, LayerBits], list[dict[str, Any]]]:
-    """Per-layer :class:`LayerBits` in enumeration order and the activation-block list."""
+def layer_bits(
+    model: nn.Module, input_size: int, quant_weights: bool = True, quant_acts: bool = True
+) -> tuple[dict[str, LayerBits], list[dict[str, Any]]]:
+    """Per-layer :class:`LayerBits` in enumeration order and the activation-block list.
+
+    ``quant_weights`` / ``quant_acts`` say which tensors the run quantized (``--quantization_part``):
+    a part left float is written as ``FLOAT`` (32) whatever its unused HMQ block would pick.
+    """
     modules = dict(model.named_modules())
     sources = input_activations(model, input_size)
     layers: dict[str, LayerBits] = {}
@@ -82,12 +88,12 @@ def layer_bits(model: nn.Module, input_size: int) -> tuple[dict[str, LayerBits],
         m = modules[info.name]
         extra: dict[str, Any] = {}
         w = FLOAT
-        if isinstance(m, (HmqConv2d, HmqLinear)):
+        if quant_weights and isinstance(m, (HmqConv2d, HmqLinear)):
             w = m.q.bit_width()
             extra["threshold"] = m.q.threshold()
         a = FLOAT
         src = sources.get(info.name)
-        if src is not None:
+        if quant_acts and src is not None:
             act = modules[src].q
             a = act.bit_width()
             extra["a_threshold"] = act.threshold()
@@ -98,8 +104,8 @@ def layer_bits(model: nn.Module, input_size: int) -> tuple[dict[str, LayerBits],
             "name": n,
             "kind": m.kind,
             "signed": bool(m.q.signed),
-            "bits": m.q.bit_width(),
-            "threshold": m.q.threshold(),
+            "bits": m.q.bit_width() if quant_acts else FLOAT,
+            "threshold": m.q.threshold() if quant_acts else None,
             "size": int(m.q.tensor_size),
         }
         for n, m in model.named_modules()
@@ -115,9 +121,14 @@ def make_bitconfig(
     input_size: int,
     source: str,
     costs: dict[str, Any] | None = None,
+    quant_weights: bool = True,
+    quant_acts: bool = True,
 ) -> BitConfig:
-    """The bit config of the current hard choices of ``model`` (see the module docstring)."""
-    layers, acts = layer_bits(model, input_size)
+    """The bit config of the current hard choices of ``model`` (see the module docstring).
+
+    A part the run left float (``quant_weights`` / ``quant_acts`` False) is written as 32 bits.
+    """
+    layers, acts = layer_bits(model, input_size, quant_weights, quant_acts)
     figures = {
         "WCR": weight_compression(model),
         "activation_max_compression": activation_max_compression(model),
@@ -167,9 +178,14 @@ def write_outputs(
     out_dir: Path,
     source: str,
     costs: dict[str, Any] | None = None,
+    quant_weights: bool = True,
+    quant_acts: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``bitconfig.json`` and ``bits.png`` into ``out_dir``; returns both paths."""
-    cfg = make_bitconfig(model, arch, num_classes, input_size, source, costs)
+    """Write ``bitconfig.json`` and ``bits.png`` into ``out_dir``; returns both paths.
+
+    ``quant_weights`` / ``quant_acts`` as in :func:`make_bitconfig` (float parts written as 32 bits).
+    """
+    cfg = make_bitconfig(model, arch, num_classes, input_size, source, costs, quant_weights, quant_acts)
     cfg_path = write_bitconfig(cfg, out_dir / "bitconfig.json")
     png = plot_bits(cfg, out_dir / "bits.png")
     return cfg_path, png

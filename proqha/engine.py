@@ -7,7 +7,7 @@ except the meter update, which takes the detached tensors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -33,8 +33,13 @@ def train_epoch(
     desc: str = "train",
     guard: LossGuard | None = None,
     epoch: int | None = None,
+    log: Callable[[str], None] | None = None,
+    print_freq: int = 0,
 ) -> tuple[float, float]:
     """One epoch; returns ``(mean loss, top-1 %)``. Pass ``top1`` to keep averaging over several epochs.
+
+    With ``log`` and ``print_freq > 0`` (``--print_freq``), every ``print_freq``-th step (and the last)
+    logs one line with the running mean loss and top-1 so far.
 
     A NaN/inf loss raises :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (where the
     mean is read anyway), naming ``epoch``, the step and ``guard``'s checkpoint.
@@ -44,6 +49,7 @@ def train_epoch(
     losses = AverageMeter("loss")
     top1 = top1 if top1 is not None else AverageMeter("top1")
     params = [p for p in model.parameters() if p.requires_grad]
+    total = len(loader) if hasattr(loader, "__len__") else 0  # type: ignore[arg-type]
     for step, (images, labels) in enumerate(progress(loader, desc=desc, leave=False)):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast_context(device, amp != "none", amp):
@@ -58,6 +64,11 @@ def train_epoch(
         n = labels.shape[0]
         losses.update(loss.detach(), n)
         top1.update(_top1_count(logits.detach(), labels) * (100.0 / n), n)
+        if log is not None and print_freq > 0 and (step % print_freq == 0 or step + 1 == total):
+            log(
+                f"{desc} epoch {epoch if epoch is not None else '-'} step {step + 1}/{total if total else '?'} "
+                f"loss {float(losses.avg):.4f} top-1 {float(top1.avg):.2f}"
+            )
     guard.check()
     return losses.avg, top1.avg
 

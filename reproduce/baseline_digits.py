@@ -55,6 +55,7 @@ from common.runtime import (
     wrap_ddp,
 )
 from common.runtime.ddp_sync import convert_sync_batchnorm
+from common.runtime.runlog import add_logging_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DDP: BatchNorm statistics over the whole global batch (default: each rank's share)",
     )
     add_common_args(p, out_default=Path("runs/baseline_digits"))
+    add_logging_args(p)
     return p
 
 

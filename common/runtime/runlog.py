@@ -18,7 +18,7 @@ from .distributed import is_main_process
 from .errors import UsageError
 from .files import to_jsonable, write_json_atomic
 
-__all__ = ["RunLogger", "progress"]
+__all__ = ["RunLogger", "add_logging_args", "progress"]
 
 
 def _is_number(value: Any) -> bool:
@@ -37,13 +37,45 @@ def _is_number(value: Any) -> bool:
         return False
 
 
+def add_logging_args(parser: argparse.ArgumentParser, project: str | None = None) -> argparse.ArgumentParser:
+    """Add ``--wandb`` (off by default) and ``--wandb_project`` unless ``parser`` already has them.
+
+    CSV, ``log.txt`` and tensorboard are always written by :class:`RunLogger`; Weights & Biases is the
+    optional extra. ``WANDB_MODE=offline`` keeps it on disk (under ``<out>/wandb``), no network needed.
+    """
+    have = parser._option_string_actions
+    if "--wandb" not in have:
+        parser.add_argument(
+            "--wandb",
+            action="store_true",
+            help="also log to Weights & Biases (needs wandb; WANDB_MODE=offline works without network)",
+        )
+    if "--wandb_project" not in have:
+        parser.add_argument(
+            "--wandb_project", default=project, help="Weights & Biases project (with --wandb)"
+        )
+    return parser
+
+
+def _import_wandb() -> Any:
+    try:
+        import wandb
+    except ImportError:
+        raise UsageError(
+            "--wandb: wandb is not installed (pip install wandb), or leave --wandb off"
+        ) from None
+    return wandb
+
+
 class RunLogger:
     """Write a run's records into ``out_dir`` (main process only by default).
 
     Files: ``args.json`` (resolved arguments, at construction), ``epochs.csv`` (one row per
-    :meth:`log_epoch`), ``log.txt`` (everything passed to :meth:`info`), ``final.json``
+    :meth:`log_epoch`), ``log.txt`` (or ``log_name``; the run's only log file: everything passed to
+    :meth:`info` and to the loggers :meth:`attach` es), ``final.json``
     (:meth:`finalize`, with the wall time), and tensorboard events under ``tb/``. Weights & Biases is
-    used only when ``wandb=True``. With ``enabled=False`` (the default on ranks other than 0) every
+    used only when ``wandb=True`` (``wandb=None``: the ``wandb`` entry of ``args``, see
+    :func:`add_logging_args`; ``wandb_project=None``: its ``wandb_project`` entry). With ``enabled=False`` (the default on ranks other than 0) every
     method is a no-op. Validate the inputs before creating the logger, so bad input leaves nothing.
     """
 
@@ -54,10 +86,16 @@ class RunLogger:
         tensorboard: bool = True,
         enabled: bool | None = None,
         console: bool = True,
-        wandb: bool = False,
+        wandb: bool | None = None,
+        log_name: str = "log.txt",
         wandb_project: str | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
+        given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+        if wandb is None:
+            wandb = bool(given.get("wandb", False))
+        if wandb_project is None:
+            wandb_project = given.get("wandb_project")
         self.enabled = is_main_process() if enabled is None else bool(enabled)
         self.start_time = time.time()
         self.args: dict[str, Any] = to_jsonable(args) if args is not None else {}
@@ -67,16 +105,19 @@ class RunLogger:
         self._wandb: Any = None
         self._logger: logging.Logger | None = None
         self._handlers: list[logging.Handler] = []
+        self._attached: list[logging.Logger] = []
+        self.log_name = log_name
         self.finished = False
         if not self.enabled:
             return
+        wandb_module = _import_wandb() if wandb else None  # a missing wandb fails before any file
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.args_path, self.args)
         self._setup_logging(console)
         if tensorboard:
             self._tb = self._open_tensorboard()
-        if wandb:
-            self._wandb = self._open_wandb(wandb_project)
+        if wandb_module is not None:
+            self._wandb = wandb_module.init(project=wandb_project, config=self.args, dir=str(self.out_dir))
 
     # paths -----------------------------------------------------------------------------------------
     @property
@@ -93,7 +134,7 @@ class RunLogger:
 
     @property
     def log_path(self) -> Path:
-        return self.out_dir / "log.txt"
+        return self.out_dir / self.log_name
 
     @property
     def tb_dir(self) -> Path:
@@ -123,14 +164,22 @@ class RunLogger:
             return None
         return SummaryWriter(log_dir=str(self.tb_dir))
 
-    def _open_wandb(self, project: str | None) -> Any:
-        try:
-            import wandb
-        except ImportError:
-            raise UsageError(
-                "wandb logging requested but wandb is not installed (pip install wandb)"
-            ) from None
-        return wandb.init(project=project, config=self.args, dir=str(self.out_dir))
+    def attach(self, logger: logging.Logger | str) -> None:
+        """Send an existing ``logging`` logger (e.g. a module's ``log``) to this run's one log file.
+
+        Its own handlers are dropped (so no second log file), propagation is turned off, and the run's
+        handlers (file, and stdout when ``console``) are added until :meth:`close`. On a disabled
+        logger (other ranks) it is only silenced.
+        """
+        target = logging.getLogger(logger) if isinstance(logger, str) else logger
+        for handler in list(target.handlers):
+            target.removeHandler(handler)
+            handler.close()
+        target.setLevel(logging.INFO)
+        target.propagate = False
+        for handler in self._handlers:
+            target.addHandler(handler)
+        self._attached.append(target)
 
     # logging ---------------------------------------------------------------------------------------
     def info(self, msg: str, *args: Any) -> None:
@@ -221,8 +270,10 @@ class RunLogger:
             self._wandb = None
         if self._logger is not None:
             for handler in self._handlers:
-                self._logger.removeHandler(handler)
+                for target in [self._logger, *self._attached]:
+                    target.removeHandler(handler)
                 handler.close()
+            self._attached = []
             self._handlers = []
             self._logger = None
 

@@ -1,4 +1,4 @@
-"""OMPQ's ``PTQ/main_imagenet.py``: BRECQ with AdaRound and a per-layer weight bit list (spec ompq.md §2.3, §3.4).
+"""OMPQ's ``PTQ/main_imagenet.py``: BRECQ with AdaRound and a per-layer weight bit list (docs/ompq.md §2.3, §3.4).
 
 ``python -m ompq.PTQ.main_imagenet --data_path DATA --arch resnet18 --n_bits_w 2 --channel_wise --n_bits_a 8
 --act_quant --test_before_calibration --bit_cfg "[4,3,3,4,4,4,4,4,4,4,3,3,4,4,3,3,3,3]"``
@@ -53,6 +53,7 @@ from common.runtime import (
     set_rng_state,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 from ompq.PTQ.bit_list import expand_bit_list, layer_names, parse_bit_cfg
 from ompq.PTQ.quant.fold_bn import fold_all_bn
 from ompq.PTQ.quant.quant_model import QuantModel
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="<out>/ptq_state.pth of an interrupted run (written after every reconstructed unit) to continue",
     )
+    add_logging_args(p)
     return p
 
 
@@ -286,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fmodel = float_model(name, args, classes, digits)
     bits = weight_bits(args, fmodel, name, size)
     names = layer_names(fmodel, size)
-    logger = RunLogger(args.out, args, tensorboard=False)
+    logger = RunLogger(args.out, args)
     fmodel = fold_all_bn(fmodel.to(device).eval())
     wq = {"n_bits": args.n_bits_w, "channel_wise": args.channel_wise, "scale_method": "mse"}
     aq = {"n_bits": args.n_bits_a, "channel_wise": False, "scale_method": "mse", "leaf_param": True}

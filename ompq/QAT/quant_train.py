@@ -1,4 +1,4 @@
-"""OMPQ's ``QAT/quant_train.py``: HAWQ-V3 QAT on the ``hawq`` modules with OMPQ's changes (spec ompq.md §2.2, §3.3).
+"""OMPQ's ``QAT/quant_train.py``: HAWQ-V3 QAT on the ``hawq`` modules with OMPQ's changes (docs/ompq.md §2.2, §3.3).
 
 ``python -m ompq.QAT.quant_train -a resnet18 --epochs 90 --lr 0.0001 --batch_size 128 --data DIR --save_path OUT/
 --act_range_momentum=0.99 --wd 1e-4 --data_percentage 1 --pretrained --fix_BN --checkpoint_iter -1
@@ -33,6 +33,7 @@ from common.runtime import (
     load_checkpoint,
     run_main,
 )
+from common.runtime.runlog import add_logging_args
 from hawq import quant_train as hawq_qt
 from hawq.utils.checkpoints import load_float_state, load_quantized_state, state_dict_of
 from hawq.utils.models import build_float_model, build_quantized_model, resolve_arch
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--float64_bn_stats", action="store_true", help="hawq.quant_train --float64-bn-stats")
     add_threads_arg(new)
     hawq_qt.add_ddp_sync_args(new, underscore=True)
+    add_logging_args(p)
     return p
 
 

@@ -45,6 +45,7 @@ from common.runtime import (
     seed_everything,
     set_threads,
 )
+from common.runtime.runlog import add_logging_args
 from ompq.mixed_bit.search import search
 from ompq.mixed_bit.search_model import MODEL_NAMES, build_search_model, check_cfg, parse_cfg, resolve_model
 
@@ -77,14 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", default="0", help="accepted for compatibility (use --device)")
     p.add_argument("--train_batch_size", type=int, default=32, help="images of the one batch (N of the ORM)")
     p.add_argument("--n_worker", type=int, default=24, help="loader workers")
-    p.add_argument(
-        "--local_rank",
-        "--local-rank",
-        dest="local_rank",
-        default=0,
-        type=int,
-        help="accepted for compatibility",
-    )
+    p.add_argument("--local_rank", default=0, type=int, help="accepted for compatibility")
     new = p.add_argument_group("added by this reimplementation")
     new.add_argument(
         "--solver", default="slsqp", choices=["slsqp", "milp"], help="milp: exact integer optimum"
@@ -105,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--out", type=Path, default=None, help="output folder (default: --path or runs/ompq_search)"
     )
+    add_logging_args(p)
     return p
 
 
@@ -194,10 +189,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.abits != 5:
         print(f"Quantization model BOPs with {args.abits}-bit activations is", cfg.costs["GBOPs"])
     timing = {k: cfg.extra["search"][k] for k in ("features_s", "orm_s", "allocation_s", "search_s")}
-    logger = RunLogger(out, args, tensorboard=False, console=False)
+    logger = RunLogger(out, args, console=False)
     os.makedirs(out, exist_ok=True)
     path = write_bitconfig(cfg, out / "bit_config.json")
     np.save(out / "orm_matrix.npy", record["orm"])
+    for index, layer_bits in enumerate(bits):  # epochs.csv / tensorboard: the chosen bits per layer
+        logger.log_epoch({"layer": index, "bits": layer_bits}, step=index)
+    logger.info(f"bits {bits} size {cfg.costs['size_Mb']} Mb GBOPs {cfg.costs['GBOPs']}")
+    logger.info(f"bit config written to {path} (search {timing['search_s']:.2f} s)")
     final = {
         "bits": bits, "size_Mb": cfg.costs["size_Mb"], "GBOPs": cfg.costs["GBOPs"], "bit_config": str(path),
         **timing,

@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "score_rng" in saved:
             batches.gen.set_state(saved["score_rng"])
     set_resume_hint(f"--out {out} (the search continues from {last})", last)
-    logger = RunLogger(out, args, tensorboard=False)
+    logger = RunLogger(out, args)
     logger.info(
         "%s: %d quantizers, start bits %s, cost %.6f",
         layout.common_arch,

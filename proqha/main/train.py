@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_rng_state(saved["rng"])
     set_resume_hint(f"--out {out} (the run continues from {last})", last)
     guard = LossGuard(checkpoint=last)
-    logger = RunLogger(out, args, tensorboard=False)
+    logger = RunLogger(out, args, wandb=args.wandb)
     logger.info("%s (%s): bits %s", layout.common_arch, args.archtype, get_bits(model))
     clip = args.grad_clip if args.clip else None
     for epoch in range(start, args.train_epochs):
@@ -103,7 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_lr(optimizer, lr)
         set_loader_epoch(train_loader, epoch)
         train_loss, train_top1 = train_epoch(
-            model, train_loader, optimizer, device, clip=clip, amp=args.amp, guard=guard, epoch=epoch
+            model,
+            train_loader,
+            optimizer,
+            device,
+            clip=clip,
+            amp=args.amp,
+            guard=guard,
+            epoch=epoch,
+            log=logger.info,
+            print_freq=args.print_freq,
         )
         test_loss, test_top1 = evaluate(model, val_loader, device, args.amp)
         check_finite(test_loss, epoch=epoch, what="test loss", checkpoint=last)

@@ -79,7 +79,9 @@ def fit(
     before the first epoch: a resumed run continues exactly as the uninterrupted one.
     """
     train_loader, val_loader = loaders
-    runner = _Autocast(model, device) if getattr(args, "half", False) else model
+    # --half with apex's opt level --half_type: O1 = autocast (bf16 here), O0 = plain float32
+    half = getattr(args, "half", False) and getattr(args, "half_type", "O1") != "O0"
+    runner = _Autocast(model, device) if half else model
     lr = optimizer.param_groups[0]["lr"]
     guard = LossGuard(checkpoint=checkpoint_dir / "checkpoint.pth.tar")
     if resume_rng is not None:
@@ -103,6 +105,10 @@ def fit(
              "train_acc": train["top1"], "val_acc": val["top1"], "val_top5": val["top5"]},
             step=epoch,
         )  # fmt: skip
+        logger.info(
+            f"epoch {epoch} lr {lr:.4g} train loss {train['loss']:.4f} acc {train['top1']:.2f} "
+            f"val loss {val['loss']:.4f} acc {val['top1']:.2f} top-5 {val['top5']:.2f} best {best_acc:.2f}"
+        )
         state = {
             "epoch": epoch + 1, "state_dict": model.state_dict(), "acc": val["top1"], "best_acc": best_acc,
             "optimizer": optimizer.state_dict(), "rng": rng_state(),

@@ -1,0 +1,98 @@
+"""Issue 19 item 7 / issue 18 item 4: one logging layer (one log file, CSV, tensorboard, optional wandb),
+and the flags that used to be parsed and ignored (HMQ ``--log_dir``, ProQHA ``--print_freq``, HAQ
+``--half_type``, HMQ ``--quantization_part COEFFICIENT`` in the bit config)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from common.bitconfig import read_bitconfig
+from common.runtime import UsageError
+from common.runtime.runlog import RunLogger, add_logging_args
+
+
+def _log_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name == "log.txt" or p.suffix == ".log"]
+
+
+def _check_run_folder(folder: Path, csv_name: str = "epochs.csv") -> None:
+    logs = _log_files(folder)
+    assert len(logs) == 1, logs
+    assert logs[0].stat().st_size > 0
+    rows = (folder / csv_name).read_text().strip().splitlines()
+    assert len(rows) >= 2  # header and at least one row
+    assert list((folder / "tb").glob("events.out.tfevents.*"))
+    assert not (folder / "wandb").exists()
+
+
+def test_attach_sends_a_module_logger_to_the_one_log_file(tmp_path: Path) -> None:
+    module_log = logging.getLogger("tests.runlog.attach")
+    module_log.addHandler(logging.FileHandler(tmp_path / "other.log"))  # dropped by attach
+    logger = RunLogger(tmp_path / "run", {"x": 1}, console=False, log_name="log.log")
+    logger.attach(module_log)
+    module_log.info("from the module %d", 7)
+    logger.info("from the run")
+    logger.log_epoch({"epoch": 0, "loss": 1.5})
+    logger.finalize({"ok": True})
+    assert not module_log.handlers  # detached at close
+    text = (tmp_path / "run" / "log.log").read_text()
+    assert "from the module 7" in text and "from the run" in text
+    assert not (tmp_path / "run" / "log.txt").exists()
+    _check_run_folder(tmp_path / "run")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+def test_wandb_requested_but_missing_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    parser = add_logging_args(argparse.ArgumentParser())
+    args = parser.parse_args(["--wandb", "--wandb_project", "p"])
+    with pytest.raises(UsageError, match="wandb is not installed") as info:
+        RunLogger(tmp_path / "run", args, enabled=True)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()
+    assert parser.parse_args([]).wandb is False  # off by default
+
+
+def test_hmq_coefficient_writes_float_activations_and_log_dir_holds_the_logs(tmp_path: Path) -> None:
+    from hmq import main as hmq_main
+
+    argv = ["--dataset", "digits", "--data_dir", "digits", "--network_name", "tiny_resnet", "--image_size", "8",
+            "--batch_size", "96", "--num_workers", "0", "--cycle_size", "1", "--n_target_steps", "2",
+            "--n_epochs", "1", "--n_epochs_final", "0", "--target_compression", "8", "--device", "cpu",
+            "--train_fraction", "0.2", "--quantization_part", "COEFFICIENT",
+            "--out", str(tmp_path / "out"), "--log_dir", str(tmp_path / "logs")]  # fmt: skip
+    assert hmq_main.main(argv) == 0
+    cfg = read_bitconfig(tmp_path / "out" / "bitconfig.json")
+    assert all(b.a == 32 for b in cfg.layers.values())  # activations stayed float
+    assert any(b.w < 32 for b in cfg.layers.values())  # weights were quantized
+    assert all(a["bits"] == 32 for a in cfg.extra["activations"])
+    _check_run_folder(tmp_path / "logs")
+    assert json.loads((tmp_path / "logs" / "final.json").read_text())["bitconfig"]
+    assert not _log_files(tmp_path / "out")
+
+
+def test_proqha_print_freq_logs_steps(tmp_path: Path) -> None:
+    from proqha.main import train
+
+    argv = ["--dataset", "digits", "--arch", "resnet", "--num_layers", "18", "--data_dir", "digits",
+            "--train_fraction", "0.05", "--train_batch_size", "16", "--eval_batch_size", "400", "--workers", "0",
+            "--archtype", "quant", "--k_bits", "8", "--ratio", "1.0", "--lr", "0.01", "--train_epochs", "1",
+            "--seed", "0", "--print_freq", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert train.main(argv) == 0
+    steps = [line for line in (tmp_path / "log.txt").read_text().splitlines() if " step " in line]
+    assert len(steps) >= 2 and "loss" in steps[0]
+    _check_run_folder(tmp_path)
+
+
+@pytest.mark.parametrize("level", ["O2", "O3", "bogus"])
+def test_haq_half_type_other_than_o0_o1_is_refused(tmp_path: Path, level: str) -> None:
+    from haq import finetune
+
+    with pytest.raises(UsageError, match="--half_type"):
+        finetune.main(["--half", "--half_type", level, "--data", "digits", "-c", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
