@@ -1,4 +1,4 @@
-"""HMQ search and fine-tune: ``python -m hmq.main`` (the original ``HMQ/main.py``; specs/hmq.md section 2).
+"""HMQ search and fine-tune: ``python -m hmq.main`` (the original ``HMQ/main.py``; docs/hmq.md section 2).
 
 Stages: float accuracy -> statistics pass (activation thresholds) -> ``--n_epochs`` search epochs
 (Gumbel-softmax over (bit-width, threshold) pairs, target-compression loss, cyclic temperature) ->
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a(
         "--local_rank",
+        "--local-rank",
+        dest="local_rank",
         type=int,
         default=0,
         help="accepted for torch.distributed.launch; torchrun sets LOCAL_RANK",

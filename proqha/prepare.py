@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from common.bitconfig import BitConfigError, read_bitconfig, to_proqha
-from common.runtime import UsageError, load_checkpoint, read_json_file
+from common.runtime import (
+    DistInfo,
+    UsageError,
+    barrier,
+    get_rank,
+    init_distributed,
+    load_checkpoint,
+    read_json_file,
+)
 from common.runtime import rng_state as common_rng_state
 from common.runtime import set_rng_state as common_set_rng_state
 from proqha.bits import initial_bits, quantizers, set_bits
@@ -22,7 +30,23 @@ from proqha.export import list_order
 from proqha.models import Layout, build_quant_model, to_float
 
 
-def run_dir(args: argparse.Namespace) -> Path:
+def join_distributed(args: argparse.Namespace) -> DistInfo:
+    """Join the torchrun process group (a no-op in one process); under DDP every rank takes rank 0's ``--seed``
+    (a random one when none is given: the data subset and the model must be the same everywhere) and rank 0's
+    run folder (the default one is named by the time)."""
+    info = init_distributed()
+    if info.distributed:
+        if args.seed is None:
+            args.seed = int(torch.randint(1, 2**31 - 1, (1,)).item())
+        if args.out is None:
+            args.out = str(run_dir(args, reset=False))
+        shared = [args.seed, args.out]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        args.seed, args.out = shared
+    return info
+
+
+def run_dir(args: argparse.Namespace, reset: bool = True) -> Path:
     """``--out``, else the original ``{job_dir}/{dataset}/{arch}{num_layers}/{mission}/{time}`` (job_dir: runs/proqha).
 
     ResNet-20 omits the depth, as the original. ``--reset`` deletes the directory first.
@@ -39,8 +63,9 @@ def run_dir(args: argparse.Namespace) -> Path:
             / str(args.mission)
             / stamp
         )
-    if args.reset and out.exists():
+    if reset and args.reset and out.exists() and get_rank() == 0:
         shutil.rmtree(out)
+    barrier()  # under DDP no rank looks into the folder before rank 0 has cleared it
     return out
 
 

@@ -78,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", default="0", help="accepted for compatibility (use --device)")
     p.add_argument("--train_batch_size", type=int, default=32, help="images of the one batch (N of the ORM)")
     p.add_argument("--n_worker", type=int, default=24, help="loader workers")
-    p.add_argument("--local_rank", default=0, type=int, help="accepted for compatibility")
+    p.add_argument(
+        "--local_rank",
+        "--local-rank",
+        dest="local_rank",
+        default=0,
+        type=int,
+        help="accepted for compatibility",
+    )
     new = p.add_argument_group("added by this reimplementation")
     new.add_argument(
         "--solver", default="slsqp", choices=["slsqp", "milp"], help="milp: exact integer optimum"

@@ -1,4 +1,4 @@
-"""The one parser of every ProQHA entrypoint (the original ``utils/options.py``; specs/proqha.md section 2).
+"""The one parser of every ProQHA entrypoint (the original ``utils/options.py``; docs/proqha.md section 2).
 
 Every original flag keeps its name, default and meaning. Changes: ``--k_bits`` is an int (compute.py crashed
 on the string); ``--resume`` must exist (checked at parse time, as the original). Flags that the original
@@ -147,6 +147,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         type=str,
         default=None,
         help="train.py: bit list from a bit-config file or a search checkpoint",
+    )
+    n(
+        "--sync-bn",
+        "--sync_bn",
+        dest="sync_bn",
+        action="store_true",
+        help="train.py under torchrun: BatchNorm statistics of the whole global batch",
     )
     add_common_args(p, seed_default=None)
     add_logging_args(p)
