@@ -1,4 +1,4 @@
-"""Fine-tune (or evaluate) a network quantized with a fixed HAQ strategy (spec haq.md sections 2.2 and 3.8).
+"""Fine-tune (or evaluate) a network quantized with a fixed HAQ strategy (docs/haq.md sections 2.2 and 3.8).
 
 K-means (default): ``python -m haq.finetune -a resnet50 -c checkpoints/resnet50 --epochs 100 --lr 0.01 --pretrained``
 clusters every layer with the README's 10x strategy and trains with the per-step projection. Linear:
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from common.bitconfig import write_bitconfig
 from common.data import build_datasets, build_loaders
 from common.runtime import (
+    DistInfo,
     RunLogger,
     UsageError,
     add_threads_arg,
@@ -34,13 +35,17 @@ from common.runtime import (
     check_positive,
     check_state_dict_fits,
     choose_device,
-    refuse_distributed,
+    cleanup_distributed,
+    get_world_size,
+    init_distributed,
     require_checkpoint,
     run_main,
     seed_everything,
     set_resume_hint,
     set_threads,
+    wrap_ddp,
 )
+from common.runtime.ddp_sync import all_gather_rows, convert_sync_batchnorm
 from common.runtime.runlog import add_logging_args
 from haq import strategies
 from haq.lib.utils.bitconfig_io import layer_names, strategy_from_bitconfig, strategy_to_bitconfig
@@ -108,6 +113,49 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
     add_threads_arg(g)
     g.add_argument("--honour_test_batch", action="store_true", help="use --test_batch for the val loader")
     g.add_argument("--weights", default=None, help="float weights file for --pretrained (default: published)")
+    d = p.add_argument_group("distributed (torchrun; --train_batch is then per process)")
+    d.add_argument(
+        "--sync-bn",
+        "--sync_bn",
+        dest="sync_bn",
+        action="store_true",
+        help="BatchNorm statistics over the whole global batch (default: each process's share)",
+    )
+    d.add_argument(
+        "--local-rank",
+        "--local_rank",
+        dest="local_rank",
+        type=int,
+        default=0,
+        help="accepted for python -m torch.distributed.launch; the rank is read from LOCAL_RANK",
+    )
+
+
+def join_distributed(args: argparse.Namespace) -> DistInfo:
+    """Join the torchrun process group (a no-op in one process) and make ``--manualSeed`` the same on every rank.
+
+    Under DDP every rank reads its share of one global order (``W`` processes with ``--train_batch b``
+    step through the batches one process with ``W*b`` takes), gradients are averaged by DDP and only rank 0
+    logs and writes files. BatchNorm normalises with each rank's share, as the original's DataParallel did,
+    unless ``--sync-bn``; with it a DDP run equals the one-process run with the ``W``-fold batch.
+    """
+    info = init_distributed()
+    if args.manualSeed is None:
+        args.manualSeed = random.randint(1, 10000)
+    if info.distributed:
+        seed = [args.manualSeed]
+        torch.distributed.broadcast_object_list(seed, src=0)  # a random seed must be rank 0's everywhere
+        args.manualSeed = seed[0]
+    return info
+
+
+def prepare_ddp(
+    model: nn.Module, args: argparse.Namespace, device: torch.device, info: DistInfo
+) -> nn.Module:
+    """``--sync-bn`` conversion, then the DDP wrap (the bare model when not distributed)."""
+    if args.sync_bn:  # in one process too: the same float64 statistics make it the exact reference
+        model, _ = convert_sync_batchnorm(model, device)
+    return wrap_ddp(model, device, info)
 
 
 def check_training_args(args: argparse.Namespace) -> Path:
@@ -191,7 +239,13 @@ def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataL
     val_batch = args.test_batch if args.honour_test_batch else args.train_batch
     # the train order and augmentation are functions of (--manualSeed, epoch): a resumed run sees the same data
     train, val = build_loaders(
-        train_ds, val_ds, args.train_batch, args.workers, seed=args.manualSeed, val_batch_size=val_batch
+        train_ds,
+        val_ds,
+        args.train_batch,
+        args.workers,
+        distributed=get_world_size() > 1,
+        seed=args.manualSeed,
+        val_batch_size=val_batch,
     )
     return train, val, classes
 
@@ -242,7 +296,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise UsageError(
             f"--half_type {args.half_type}: only apex's O1 (autocast) and O0 (float32) are reimplemented"
         )
-    refuse_distributed("python -m haq.finetune")
     out_dir = check_training_args(args)
     set_threads(args.threads)
     if args.linear_quantization != is_quantized_arch(args.arch):
@@ -254,8 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         import os
 
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_id
-    if args.manualSeed is None:
-        args.manualSeed = random.randint(1, 10000)
+    info = join_distributed(args)
     seed_everything(args.manualSeed)
     device = choose_device(args.device)
     train_loader, val_loader, num_classes = make_loaders(args, args.arch)
@@ -267,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     books: dict = {}
     if args.linear_quantization:
         set_bits(model, strategy)
-        calibrate(model, next(iter(train_loader))[0].to(device))
+        first = next(iter(train_loader))[0].to(device)  # under DDP: every rank's share of the global batch
+        calibrate(model, all_gather_rows(first).reshape(-1, *first.shape[1:]))
     else:
         books = quantize_model(model, strategy, max_iter=50, random_state=args.manualSeed)
     ckpt_dir = Path(args.checkpoint)
@@ -295,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
+    trained = prepare_ddp(model, args, device, info)
 
     def project() -> None:
         kmeans_update_model(model, books, free_high_bit=args.free_high_bit)
@@ -308,11 +362,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     set_resume_hint(f"--resume {out_dir / 'checkpoint.pth.tar'}", out_dir / "checkpoint.pth.tar")
     with RunLogger(ckpt_dir, args) as logger:
         write_bitconfig(cfg, ckpt_dir / "bitconfig.json")
-        best = fit(args, model, optimizer, (train_loader, val_loader), device, logger, ckpt_dir, start_epoch, best_acc,
+        best = fit(args, trained, optimizer, (train_loader, val_loader), device, logger, ckpt_dir, start_epoch, best_acc,
                    after_step=project if books else None, before_epoch=before_epoch, resume_rng=resume_rng)  # fmt: skip
         result = {"best_acc": best, "strategy": strategy, "bitconfig": str(ckpt_dir / "bitconfig.json")}
         logger.finalize(result)
-    print(f"Best acc: {best}")
+    if info.is_main:
+        print(f"Best acc: {best}")
+    cleanup_distributed()
     return result
 
 

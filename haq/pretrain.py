@@ -1,4 +1,4 @@
-"""Float pre-training of HAQ's MobileNetV2 (or any registered model) (spec haq.md section 2.3).
+"""Float pre-training of HAQ's MobileNetV2 (or any registered model) (docs/haq.md section 2.3).
 
 ``python -m haq.pretrain -a mobilenetv2 -c checkpoints/mobilenetv2 --epochs 150 --lr 0.05 --wd 0.00004
 --train_batch 256 --half`` is the original's ``run_pretrain.sh`` (72.05 / 90.49 top-1/top-5 on ImageNet).
@@ -8,7 +8,6 @@ Same flags as ``finetune.py`` without the quantization ones; ``--wd`` defaults t
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,14 +19,21 @@ from common.runtime import (
     RunLogger,
     UsageError,
     choose_device,
-    refuse_distributed,
+    cleanup_distributed,
     run_main,
     seed_everything,
     set_resume_hint,
     set_threads,
 )
 from common.runtime.runlog import add_logging_args
-from haq.finetune import add_training_args, check_training_args, load_resume_weights, make_loaders
+from haq.finetune import (
+    add_training_args,
+    check_training_args,
+    join_distributed,
+    load_resume_weights,
+    make_loaders,
+    prepare_ddp,
+)
 from haq.lib.utils.fit import fit
 from haq.lib.utils.train import evaluate
 from haq.models import build_haq_model, is_quantized_arch
@@ -42,13 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
-    refuse_distributed("python -m haq.pretrain")
     out_dir = check_training_args(args)
     set_threads(args.threads)
     if is_quantized_arch(args.arch):
         raise UsageError(f"pretrain.py trains float models; use {args.arch[1:]!r} instead of {args.arch!r}")
-    if args.manualSeed is None:
-        args.manualSeed = random.randint(1, 10000)
+    info = join_distributed(args)
     seed_everything(args.manualSeed)
     device = choose_device(args.device)
     train_loader, val_loader, num_classes = make_loaders(args, args.arch)
@@ -68,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             if full.get("optimizer"):
                 optimizer.load_state_dict(full["optimizer"])
             ckpt_dir = Path(args.resume).parent
+    trained = prepare_ddp(model, args, device, info)
     if args.evaluate:
         stats = evaluate(model, val_loader, device)
         print(f"Test Loss: {stats['loss']:.4f}, Test Acc: {stats['top1']:.2f} (top-5 {stats['top5']:.2f})")
@@ -76,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with RunLogger(ckpt_dir, args) as logger:
         best = fit(
             args,
-            model,
+            trained,
             optimizer,
             (train_loader, val_loader),
             device,
@@ -87,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             resume_rng=resume_rng,
         )
         logger.finalize({"best_acc": best})
-    print(f"Best acc: {best}")
+    if info.is_main:
+        print(f"Best acc: {best}")
+    cleanup_distributed()
     return {"best_acc": best}
 
 

@@ -8,6 +8,11 @@ configuration). SGD (lr, momentum, weight decay on every parameter), MultiStepLR
 ``checkpoint/model_best.pt`` when top-1 improves and ``checkpoint/checkpoint.pt`` every epoch (an interrupted
 run restarts from it in the same ``--out``); ``bitconfig.json`` with the trained bits; ``final.json`` with the
 best and the last epoch's top-1 (``best_top1``, ``last_top1``; the latter null when no epoch ran).
+
+Under ``torchrun`` (DDP) ``--train_batch_size`` is per process: rank ``r`` of ``W`` reads its share of the one
+global order, so ``W`` processes with batch ``b`` take the steps one process with ``W*b`` takes; DDP averages
+the gradients (the clip then sees the averaged ones), only rank 0 logs and writes. BatchNorm normalises with
+each rank's share unless ``--sync-bn``, with which the run equals the one-process run to float precision.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ from common.runtime import (
     RunLogger,
     check_finite,
     choose_device,
+    cleanup_distributed,
+    gather_rng_states,
     load_checkpoint,
-    refuse_distributed,
     require_checkpoint,
-    rng_state,
+    restore_rng_states,
     run_main,
     save_checkpoint,
     seed_everything,
     set_resume_hint,
-    set_rng_state,
+    wrap_ddp,
 )
+from common.runtime.ddp_sync import convert_sync_batchnorm
 from proqha.bits import get_bits, set_bits
 from proqha.checkpoints import load_weights
 from proqha.cost import cost_model
@@ -45,13 +52,13 @@ from proqha.data import build_data
 from proqha.engine import evaluate, train_epoch
 from proqha.export import bitconfig_of
 from proqha.optim import multistep_lr, set_lr
-from proqha.prepare import build_model, load_resume, run_dir
+from proqha.prepare import build_model, join_distributed, load_resume, run_dir
 from proqha.utils.options import parse_args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args("proqha/main/train.py", argv)
-    refuse_distributed("proqha/main/train.py")
+    info = join_distributed(args)
     if args.seed is not None:
         seed_everything(args.seed)
     device = choose_device(args.device)
@@ -67,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_ds,
         args.train_batch_size,
         args.workers,
+        distributed=info.distributed,
         seed=args.seed or 0,
         val_batch_size=args.eval_batch_size,
     )
@@ -91,19 +99,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_bits(model, saved["kbits"]) if args.archtype == "quant" else None
         optimizer.load_state_dict(saved["optimizer"])
         start, best = int(saved["epoch"]), float(saved["best_prec1"])
-        if "rng" in saved:  # nothing below draws from the generators before the loop
-            set_rng_state(saved["rng"])
+        # nothing below draws from the generators before the loop
+        if "rng" in saved and not restore_rng_states(saved["rng"], info.rank, info.world_size):
+            print("the checkpoint's generator states are from another number of processes: not restored")
     set_resume_hint(f"--out {out} (the run continues from {last})", last)
     guard = LossGuard(checkpoint=last)
     logger = RunLogger(out, args, wandb=args.wandb)
     logger.info("%s (%s): bits %s", layout.common_arch, args.archtype, get_bits(model))
     clip = args.grad_clip if args.clip else None
+    if args.sync_bn:  # in one process too: the same float64 statistics make it the exact reference
+        model, _ = convert_sync_batchnorm(model, device)
+    trained = wrap_ddp(model, device, info)
     for epoch in range(start, args.train_epochs):
         lr = multistep_lr(args.lr, epoch, args.train_epochs)
         set_lr(optimizer, lr)
         set_loader_epoch(train_loader, epoch)
         train_loss, train_top1 = train_epoch(
-            model,
+            trained,
             train_loader,
             optimizer,
             device,
@@ -123,18 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         row.update({"test_loss": test_loss, "test_top1": test_top1, "best_top1": best})
         logger.log_epoch(row)
         logger.info("epoch %d lr %.3g train %.2f test %.2f best %.2f", epoch, lr, train_top1, test_top1, best)
-        state = {
-            "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch + 1,
-            "test_prec1": test_top1,
-            "best_prec1": best,
-            "kbits": get_bits(model),
-            "rng": rng_state(),
-        }
-        save_checkpoint(state, last, is_best=is_best, best_name="model_best.pt")
+        rng = gather_rng_states()  # a collective under DDP: every rank takes part
+        if info.is_main:
+            state = {
+                "state_dict": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "test_prec1": test_top1,
+                "best_prec1": best,
+                "kbits": get_bits(model),
+                "rng": rng,
+            }
+            save_checkpoint(state, last, is_best=is_best, best_name="model_best.pt")
     final_bits = get_bits(model)
-    if args.archtype == "quant":
+    if args.archtype == "quant" and info.is_main:
         cfg = bitconfig_of(
             model, layout, final_bits, num_classes, source="ProQHA train.py", costs=cost_model(model)
         )
@@ -148,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "last_top1": last_top1,
         }
     )
+    cleanup_distributed()
     return 0
 
 

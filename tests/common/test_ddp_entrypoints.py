@@ -48,6 +48,57 @@ HMQ += ["--num_workers", "0", "--cycle_size", "1", "--n_target_steps", "1", "--t
 HMQ += ["--gamma", "64", "--device", "cpu", "--train_fraction", "0.056", "--threads", "1", "--seed", "4"]
 HMQ += ["--n_epochs", "1", "--n_epochs_final", "0", "--fix_small_epochs", "--sync-bn", "--sync-act-range"]
 HMQ += ["--sync-noise"]
+HAQ = [
+    "-a",
+    "tiny_resnet",
+    "-d",
+    "digits",
+    "--data_name",
+    "digits",
+    "-j",
+    "0",
+    "--manualSeed",
+    "7",
+    "--epochs",
+    "1",
+]
+HAQ += [
+    "--lr",
+    "0.01",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--sync-bn",
+]  # 1438 images: 5 steps of 288 (2 x 144)
+PROQHA = [
+    "--dataset",
+    "digits",
+    "--arch",
+    "resnet20",
+    "--num_layers",
+    "8",
+    "--data_dir",
+    "digits",
+    "--seed",
+    "6",
+]
+PROQHA += ["--train_fraction", "0.1113", "--train_epochs", "1", "--eval_batch_size", "400", "--lr", "0.01"]
+PROQHA += [
+    "--archtype",
+    "quant",
+    "--k_bits",
+    "4",
+    "--workers",
+    "0",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+    "--sync-bn",
+    "--clip",
+]
+# 160 images: 5 steps of 32 (2 x 16)
 BASE = ["--epochs", "1", "--image-size", "8", "--seed", "5", "--threads", "1", "--sync-bn"]  # 1438 images
 
 
@@ -72,6 +123,24 @@ def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
             "ddp": [*HMQ, "--batch_size", "8", "--out", f"{root}/hmq_ddp"],
             "one": [*HMQ, "--batch_size", "16", "--out", f"{root}/hmq_one"],
             "weights": ("hmq_ddp/last.pt", "hmq_one/last.pt"),
+        },
+        "haq_finetune": {  # K-means clustering with the per-step projection; --train_batch is per process
+            "module": "haq.finetune",
+            "ddp": [*HAQ, "--bit-config", str(bits), "--train_batch", "144", "-c", f"{root}/haqf_ddp"],
+            "one": [*HAQ, "--bit-config", str(bits), "--train_batch", "288", "-c", f"{root}/haqf_one"],
+            "weights": ("haqf_ddp/checkpoint.pth.tar", "haqf_one/checkpoint.pth.tar"),
+        },
+        "haq_pretrain": {
+            "module": "haq.pretrain",
+            "ddp": [*HAQ, "--train_batch", "144", "-c", f"{root}/haqp_ddp"],
+            "one": [*HAQ, "--train_batch", "288", "-c", f"{root}/haqp_one"],
+            "weights": ("haqp_ddp/checkpoint.pth.tar", "haqp_one/checkpoint.pth.tar"),
+        },
+        "proqha_train": {  # --train_batch_size is per process
+            "module": "proqha.main.train",
+            "ddp": [*PROQHA, "--train_batch_size", "16", "--out", f"{root}/proqha_ddp"],
+            "one": [*PROQHA, "--train_batch_size", "32", "--out", f"{root}/proqha_one"],
+            "weights": ("proqha_ddp/checkpoint/checkpoint.pt", "proqha_one/checkpoint/checkpoint.pt"),
         },
         "baseline": {  # --batch-size is per process
             "module": "reproduce.baseline_digits",
@@ -106,6 +175,9 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("ddp_vs_one")
     bits = write_bitconfig(uniform_bitconfig("tiny_resnet", 6, 6, keep_first_last=8), root / "w6a6.json")
     jobs = _jobs(root, bits)
+    only = os.environ.get("DDP_TEST_ONLY")  # a comma-separated subset, for a quick look at some entrypoints
+    if only:
+        jobs = {k: v for k, v in jobs.items() if k in only.split(",")}
     (root / "jobs.json").write_text(
         json.dumps([{"module": j["module"], "argv": j["ddp"]} for j in jobs.values()])
     )
@@ -134,11 +206,23 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
     return root, jobs
 
 
+_NOT_YET = pytest.mark.xfail(
+    strict=True,
+    reason="runs under DDP but ends 2e-2..7e-1 (relative, BN biases) from one process: not yet found",
+)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
-@pytest.mark.parametrize("entry", ["hawq", "ompq_qat", "hmq", "baseline"])
+@pytest.mark.parametrize(
+    "entry",
+    ["hawq", "ompq_qat", "hmq", "baseline"]
+    + [pytest.param(e, marks=_NOT_YET) for e in ("haq_finetune", "haq_pretrain", "proqha_train")],
+)
 def test_two_processes_equal_one_process_after_five_steps(runs, entry: str) -> None:
     root, jobs = runs
+    if entry not in jobs:
+        pytest.skip(f"{entry} is not in DDP_TEST_ONLY")
     ddp_file, one_file = jobs[entry]["weights"]
     got, want = _state(root / ddp_file), _state(root / one_file)
     assert set(got) == set(want)

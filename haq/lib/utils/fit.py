@@ -1,4 +1,4 @@
-"""The epoch loop of ``finetune.py`` and ``pretrain.py`` (spec haq.md sections 2.2, 2.3 and 3.8).
+"""The epoch loop of ``finetune.py`` and ``pretrain.py`` (docs/haq.md sections 2.2, 2.3 and 3.8).
 
 Learning rate per epoch ``e`` (set at its start): ``e < warmup_epoch`` -> ``lr·gamma``; ``cos`` ->
 ``0.5·lr·(1 + cos(π·e/epochs))``; ``exp`` -> ``lr·gamma^e``; any other ``lr_type`` multiplies the current rate
@@ -25,11 +25,14 @@ from common.runtime import (
     RunLogger,
     autocast_context,
     check_finite,
+    gather_rng_states,
+    is_main_process,
     progress,
-    rng_state,
+    restore_rng_states,
     save_checkpoint,
-    set_rng_state,
+    unwrap_model,
 )
+from common.runtime.distributed import get_rank, get_world_size
 from haq.lib.utils.train import evaluate, train_epoch
 
 
@@ -75,8 +78,9 @@ def fit(
 
     ``before_epoch(e)`` may return a new ``after_step`` hook (K-means re-clustering at the last epoch).
     Epoch ``e`` reads the training loader's pass ``e`` (:func:`common.data.set_loader_epoch`), and the
-    checkpoints hold the generator states (``rng``), which ``resume_rng`` (a resumed checkpoint's) restores
-    before the first epoch: a resumed run continues exactly as the uninterrupted one.
+    checkpoints hold every rank's generator states (``rng``, a list in rank order), which ``resume_rng`` (a
+    resumed checkpoint's) restores before the first epoch: a resumed run continues exactly as the
+    uninterrupted one. ``model`` may be DDP-wrapped; only rank 0 writes the checkpoint.
     """
     train_loader, val_loader = loaders
     # --half with apex's opt level --half_type: O1 = autocast (bf16 here), O0 = plain float32
@@ -84,8 +88,8 @@ def fit(
     runner = _Autocast(model, device) if half else model
     lr = optimizer.param_groups[0]["lr"]
     guard = LossGuard(checkpoint=checkpoint_dir / "checkpoint.pth.tar")
-    if resume_rng is not None:
-        set_rng_state(resume_rng)
+    if resume_rng is not None and not restore_rng_states(resume_rng, get_rank(), get_world_size()):
+        logger.warning("the checkpoint's generator states are from another number of processes: not restored")
     for epoch in progress(
         range(start_epoch, args.epochs), desc="epochs", initial=start_epoch, total=args.epochs, lines=True
     ):
@@ -109,9 +113,11 @@ def fit(
             f"epoch {epoch} lr {lr:.4g} train loss {train['loss']:.4f} acc {train['top1']:.2f} "
             f"val loss {val['loss']:.4f} acc {val['top1']:.2f} top-5 {val['top5']:.2f} best {best_acc:.2f}"
         )
-        state = {
-            "epoch": epoch + 1, "state_dict": model.state_dict(), "acc": val["top1"], "best_acc": best_acc,
-            "optimizer": optimizer.state_dict(), "rng": rng_state(),
-        }  # fmt: skip
-        save_checkpoint(state, checkpoint_dir / "checkpoint.pth.tar", is_best=is_best)
+        rng = gather_rng_states()  # a collective under DDP: every rank takes part
+        if is_main_process():
+            state = {
+                "epoch": epoch + 1, "state_dict": unwrap_model(model).state_dict(), "acc": val["top1"],
+                "best_acc": best_acc, "optimizer": optimizer.state_dict(), "rng": rng,
+            }  # fmt: skip
+            save_checkpoint(state, checkpoint_dir / "checkpoint.pth.tar", is_best=is_best)
     return best_acc
