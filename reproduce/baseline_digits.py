@@ -11,11 +11,20 @@ gradients are averaged; BatchNorm normalises with each rank's share of the batch
 (statistics of the whole global batch: then a DDP run equals the one-process run with batch ``W*b``
 to float precision). A checkpoint also holds every rank's generator states, so ``--resume`` continues
 exactly as the uninterrupted run.
+
+The finished run also writes ``weights.pth``: the trained float weights alone (a plain state dict),
+the file every method's quick-start starts from (HAQ ``--pretrained``, HMQ ``--pretrained``, HAWQ and
+OMPQ QAT ``--resume``, OMPQ PTQ ``--weights``). With ``--reuse`` a folder that already holds a
+finished run with the same settings (``args.json`` equal on every setting that changes the weights,
+and ``weights.pth`` present) is not trained again: its ``final.json`` is printed and returned, so
+``python -m reproduce.baseline_digits --arch tiny_resnet --out runs/baseline_digits/tiny_resnet --reuse``
+is the one shared cache of the float baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,9 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="DDP: BatchNorm statistics over the whole global batch (default: each rank's share)",
     )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="a finished run with the same settings in --out is reused (cache), not trained again",
+    )
     add_common_args(p, out_default=Path("runs/baseline_digits"))
     add_logging_args(p)
     return p
+
+
+#: The settings that change the trained weights: a cached run is reused only when all of them agree.
+CACHE_KEYS = (
+    "data",
+    "arch",
+    "image_size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "sync_bn",
+    "seed",
+    "amp",
+)
+
+#: The trained float weights alone (a plain state dict), written at the end of a finished run.
+WEIGHTS_NAME = "weights.pth"
+
+
+def cached_result(args: argparse.Namespace) -> dict | None:
+    """``final.json`` of a finished run in ``--out`` whose ``args.json`` matches on :data:`CACHE_KEYS`."""
+    out = Path(args.out)
+    files = [out / "args.json", out / "final.json", out / WEIGHTS_NAME]
+    if not all(f.is_file() for f in files):
+        return None
+    try:
+        saved = json.loads(files[0].read_text())
+        final = json.loads(files[1].read_text())
+    except (OSError, ValueError):
+        return None
+    mine = vars(args)
+    if any(saved.get(key) != mine.get(key) for key in CACHE_KEYS):
+        return None
+    return final
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -116,6 +166,15 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: str) -> tuple[
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     check_args(args)
+    if args.reuse:
+        cached = cached_result(args)
+        if cached is not None:
+            print(
+                f"reusing the float baseline in {args.out} ({args.arch}, {cached.get('epochs')} epochs, "
+                f"val top-1 {cached.get('val_acc1', float('nan')):.2f} %): {Path(args.out) / WEIGHTS_NAME}",
+                flush=True,
+            )
+            return cached
     set_threads(args.threads)
     dist = init_distributed()
     device = choose_device(args.device)
@@ -198,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             }
             save_checkpoint(state, Path(args.out) / "checkpoint.pth.tar", is_best=acc1 >= best)
     _, final_acc = evaluate(model, val_loader, device, args.amp)
+    if dist.is_main:
+        save_checkpoint(unwrap_model(model).state_dict(), Path(args.out) / WEIGHTS_NAME)
     result = {
         "arch": args.arch,
         "data": args.data,
