@@ -30,6 +30,7 @@ from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconf
 from common.data import build_datasets, build_loaders
 from common.models import build_model
 from common.models.pretrained import read_state_dict
+from common.models.weight_layouts import SOURCES, load_original
 from common.runtime import (
     AverageMeter,
     RunLogger,
@@ -146,13 +147,23 @@ def check_args(args: argparse.Namespace) -> str:
 
 
 def float_model(name: str, args: argparse.Namespace, classes: int, digits: bool) -> nn.Module:
+    """The float model PTQ starts from: ``--weights FILE``, else BRECQ's released weights (what the original
+    loads, ``$MPQ_WEIGHTS_DIR/brecq/<file>``; missing is an error giving the URL, never torchvision's weights)."""
+    source = SOURCES.get(("brecq", name))
     if args.weights:
         model = build_model(name, classes)
+        if source is not None:  # BRECQ's MobileNetV2 layout is renamed; torchvision names load as they are
+            load_original(model, source, args.weights)
+            return model
         state = read_state_dict(args.weights)
         state = state.get("model", state) if isinstance(state, dict) else state
         load_state_dict_checked(model, state, f"--weights {args.weights}")
         return model
-    return build_model(name, classes, pretrained=not digits)
+    if digits:
+        return build_model(name, classes)
+    if source is None:
+        return build_model(name, classes, pretrained=True)
+    return load_original(build_model(name, classes), source)
 
 
 def weight_bits(args: argparse.Namespace, fmodel: nn.Module, name: str, size: int) -> dict[str, int] | None:
