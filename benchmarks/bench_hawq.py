@@ -1,4 +1,4 @@
-"""Timing of HAWQ-V3's hot paths against their references (spec ``hawq.md``; DESIGN.md "Performance habits").
+"""Timing of HAWQ-V3's hot paths against their references (docs/hawq.md; docs/design.md "Performance habits").
 
 Two measurements, printed as Markdown tables:
 

@@ -1,4 +1,4 @@
-"""OMPQ search time: features + ORM + allocation for a model on N random images (spec ompq.md §3.1–3.2).
+"""OMPQ search time: features + ORM + allocation for a model on N random images (docs/ompq.md §3.1–3.2).
 
 ``python benchmarks/bench_ompq.py --model resnet18 --batch 32 --size 224 [--repeats 5 --threads 1] [--device cuda]``
 

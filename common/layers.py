@@ -1,4 +1,4 @@
-"""Ordered enumeration of the quantizable layers of a model (contract 1 of DESIGN.md).
+"""Ordered enumeration of the quantizable layers of a model (contract 1 of docs/design.md).
 
 One forward pass of a dummy input with hooks on every ``nn.Conv2d`` and ``nn.Linear`` records, in
 execution order, each layer's module name, kind, channels, kernel, stride, groups, input and output

@@ -1,4 +1,4 @@
-"""HAWQ-V3's bit-width search: the integer linear program of ``ILP.ipynb`` (spec hawq.md section 3.6).
+"""HAWQ-V3's bit-width search: the integer linear program of ``ILP.ipynb`` (docs/hawq.md section 3.6).
 
 The original notebook solves the ILP with PuLP + GLPK; here it is solved with :func:`scipy.optimize.milp`
 (HiGHS), which gives the identical optimum on all 18 shipped problems.

@@ -1,5 +1,5 @@
 """The HMQ block: a joint categorical choice of (bit-width, power-of-two threshold) per tensor
-(specs/hmq.md sections 3.2-3.5).
+(docs/hmq.md sections 3.2-3.5).
 
 Candidates: bit-widths ``B`` (rows of the search matrix ``pi``) and thresholds
 ``T_s = T_max / 2^s`` (columns), ``T_max = 2^ceil(log2 |T_base|)``. Weight blocks fix

@@ -1,4 +1,4 @@
-"""Compression figures and the target-compression loss (specs/hmq.md sections 3.6, 3.7 and 7).
+"""Compression figures and the target-compression loss (docs/hmq.md sections 3.6, 3.7 and 7).
 
 Over the weight blocks l (n_l weights each):
 

@@ -1,4 +1,4 @@
-"""Gumbel-softmax over all (bit-width, threshold) pairs of one HMQ block (specs/hmq.md section 3.4).
+"""Gumbel-softmax over all (bit-width, threshold) pairs of one HMQ block (docs/hmq.md section 3.4).
 
 For R independent samples with uniform noise u of shape (R, *pi.shape):
 

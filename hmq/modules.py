@@ -1,4 +1,4 @@
-"""Layers carrying HMQ blocks (specs/hmq.md section 3.4, "Where HMQs sit and signedness").
+"""Layers carrying HMQ blocks (docs/hmq.md section 3.4, "Where HMQs sit and signedness").
 
 * :class:`HmqConv2d` / :class:`HmqLinear`: the layer runs with its weight quantized by a signed weight
   block ``q`` (BatchNorm stays a separate float layer, not folded). They are ``nn.Conv2d``/``nn.Linear``

@@ -1,4 +1,4 @@
-"""HMQ networks: a registered float model with HMQ blocks attached in place (specs/hmq.md section 4).
+"""HMQ networks: a registered float model with HMQ blocks attached in place (docs/hmq.md section 4).
 
 ``build_hmq_network(name, ...)`` builds the float model with :func:`common.models.build_model` (and its
 pretrained weights), then :func:`attach_hmq` puts a weight block on every conv and linear layer (except

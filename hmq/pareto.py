@@ -1,4 +1,4 @@
-"""Size-accuracy Pareto figure from a sweep of runs, next to the published points (specs/hmq.md 6.1).
+"""Size-accuracy Pareto figure from a sweep of runs, next to the published points (docs/hmq.md 6.1).
 
 ``python -m hmq.pareto ROOT --out pareto.png`` reads every ``ROOT/*/final.json`` written by
 :mod:`hmq.main` (network, ``size_MB`` = sum of b*n/8/10^6 over HMQ-quantized weights, ``top1``) and

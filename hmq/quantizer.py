@@ -1,4 +1,4 @@
-"""The uniform power-of-two-step quantizer under every HMQ block (specs/hmq.md section 3.1).
+"""The uniform power-of-two-step quantizer under every HMQ block (docs/hmq.md section 3.1).
 
     Q(x; delta, q, s) = delta * clip(round(x / delta), lo, hi)
     faithful levels: lo = -(q - 1) * s, hi = q      (unsigned: 0 .. 2^b, signed: -(2^(b-1) - 1) .. 2^(b-1))

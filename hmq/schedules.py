@@ -1,4 +1,4 @@
-"""Temperature annealing, staged compression targets and checkpoint selection (specs/hmq.md 3.6, 5, 8).
+"""Temperature annealing, staged compression targets and checkpoint selection (docs/hmq.md 3.6, 5, 8).
 
 * Temperature at global iteration j with N batches per epoch:
   ``tau_j = max(0.5, exp(-temp_step * round((j mod (cycle_size N)) / n)))``, ``n = round(N / n_gumbel)``

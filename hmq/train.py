@@ -1,4 +1,4 @@
-"""The HMQ stages: statistics pass, search epochs and fine-tune epochs (specs/hmq.md sections 3.5-3.10).
+"""The HMQ stages: statistics pass, search epochs and fine-tune epochs (docs/hmq.md sections 3.5-3.10).
 
 Search step: ``L = CE + gamma * relu((target_w - r) / target_w) ^ gamma_rate`` with r the expected weight
 compression; both RAdam optimizers (network weights, HMQ logits) step. Fine-tune step: hard HMQs

@@ -1,4 +1,4 @@
-"""Reading the original HMQ weight files (specs/hmq.md section 5) into our module names.
+"""Reading the original HMQ weight files (docs/hmq.md section 5) into our module names.
 
 * ``mobilenet_v1_imagenet.pth``: ``{"state_dict": {...}}`` already in the layout of
   :mod:`common.models.mobilenet_v1` (a ``module.`` prefix is stripped).

@@ -1,4 +1,4 @@
-"""Bit configurations shipped with OMPQ, in its searchable-layer order (specs/ompq.md sections 4.1 and 6.4).
+"""Bit configurations shipped with OMPQ, in its searchable-layer order (docs/ompq.md sections 4.1 and 6.4).
 
 QAT lists (``QAT/bit_config.py``) hold one weight bit per searchable entry; the stem and the classifier stay
 at 8 bits and every internal activation uses the config's ``a_bits``. PTQ lists (``PTQ/main_imagenet.py``

@@ -1,4 +1,4 @@
-"""Quantizer enumeration and bit assignment (specs/proqha.md section 3.2).
+"""Quantizer enumeration and bit assignment (docs/proqha.md section 3.2).
 
 The quantizer list is every PACT and every weight quantizer in ``model.modules()`` order; position i of any
 bit list refers to it.

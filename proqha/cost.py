@@ -1,4 +1,4 @@
-"""ProQHA's "Cost" (computation ratio), specs/proqha.md section 7 (``get_model_size`` / ``measure/compute.py``).
+"""ProQHA's "Cost" (computation ratio), docs/proqha.md section 7 (``get_model_size`` / ``measure/compute.py``).
 
     Cost = sum_j b_j n_j / (32 sum_j n_j)
 

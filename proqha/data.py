@@ -1,4 +1,4 @@
-"""Datasets and loaders of the ProQHA entrypoints (specs/proqha.md sections 3.3 and 4), through common.data.
+"""Datasets and loaders of the ProQHA entrypoints (docs/proqha.md sections 3.3 and 4), through common.data.
 
 * ImageNet-style datasets: preset ``proqha`` (RandomResizedCrop(224, scale 0.08-1.25) + flip; val Resize 256 +
   CenterCrop 224), torchvision loaders in place of DALI.

@@ -1,4 +1,4 @@
-"""The optimiser and learning-rate schedules of ProQHA (specs/proqha.md sections 3.3 and 3.4).
+"""The optimiser and learning-rate schedules of ProQHA (docs/proqha.md sections 3.3 and 3.4).
 
 :class:`LegacyAdam` is Adam as the original ``util/adam.py`` computes it: epsilon is added to the square root
 of the *raw* second moment and the bias corrections go into the step size,

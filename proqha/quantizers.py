@@ -1,4 +1,4 @@
-"""DoReFa weight and PACT activation quantizers of ProQHA (specs/proqha.md section 3.1).
+"""DoReFa weight and PACT activation quantizers of ProQHA (docs/proqha.md section 3.1).
 
 * ``Q_k(u) = round(u * n) / n`` with ``n = 2^k - 1`` (``torch.round``: half to even), identity at k = 32 and
   ``sign(u)`` at k = 1; the backward pass hands the gradient through unchanged (straight-through).

@@ -11,7 +11,7 @@ from pathlib import Path
 from common.cost import evaluate_bitconfig, evaluate_cost
 from reproduce.figures import Figure
 
-HAWQ_MIXED_REASON = "mixed rows: no counting of the shipped configs gives them (specs/hawq.md 7.2)"
+HAWQ_MIXED_REASON = "mixed rows: no counting of the shipped configs gives them (docs/hawq.md 7.2)"
 
 
 def _uniform(paper: str, item: str, arch: str, bits: tuple[int, int], conv: str, metric: str, published: float,
@@ -36,7 +36,7 @@ def _config(paper: str, item: str, cfg, path: Path, conv: str, metric: str, publ
 
 
 def hawq_figures(config_dir: Path) -> list[Figure]:
-    """HAWQ-V3 README / model_zoo.md size (MB = MiB) and BOPs rows (specs/hawq.md section 7)."""
+    """HAWQ-V3 README / model_zoo.md size (MB = MiB) and BOPs rows (docs/hawq.md section 7)."""
     from common.bitconfig import from_hawq
     from hawq.bit_config import bit_config_dict
 
@@ -58,13 +58,13 @@ def hawq_figures(config_dir: Path) -> list[Figure]:
         _uniform("HAWQ-V3", "ResNet50 W4A4", "resnet50_v1", (4, 4), "hawq", "GBOPs", 67, 0),
         # model_zoo.md FP baselines without a quantized row (v1 = stride in the 1x1 conv; "b" = in the 3x3)
         _uniform("HAWQ-V3", "ResNet101 FP32", "resnet101_v1", (32, 32), "hawq", "size_MB", 170.0, 1, 0.85,
-                 "169.94 computed; within the spec's 0.5 % bound (specs/hawq.md 7.2)"),
+                 "169.94 computed; within the spec's 0.5 % bound (docs/hawq.md 7.2)"),
         _uniform("HAWQ-V3", "ResNet101 FP32", "resnet101_v1", (32, 32), "hawq", "GBOPs", 7780, 0, 38.9,
-                 "7751.9 computed (+0.36 %): likely counted with element-wise ops (specs/hawq.md 7.2)"),
+                 "7751.9 computed (+0.36 %): likely counted with element-wise ops (docs/hawq.md 7.2)"),
         _uniform("HAWQ-V3", "ResNet101b FP32", "resnet101", (32, 32), "hawq", "size_MB", 170.0, 1, 0.85,
-                 "169.94 computed; within the spec's 0.5 % bound (specs/hawq.md 7.2)"),
+                 "169.94 computed; within the spec's 0.5 % bound (docs/hawq.md 7.2)"),
         _uniform("HAWQ-V3", "ResNet101b FP32", "resnet101", (32, 32), "hawq", "GBOPs", 8018, 0, 40.1,
-                 "7988.6 computed (+0.36 %): likely counted with element-wise ops (specs/hawq.md 7.2)"),
+                 "7988.6 computed (+0.36 %): likely counted with element-wise ops (docs/hawq.md 7.2)"),
         _uniform("HAWQ-V3", "InceptionV3 FP32", "inception_v3", (32, 32), "hawq", "size_MB", 90.9, 1),
         _uniform("HAWQ-V3", "InceptionV3 FP32", "inception_v3", (32, 32), "hawq", "GBOPs", 5850, 0),
     ]  # fmt: skip
@@ -97,7 +97,7 @@ def hawq_figures(config_dir: Path) -> list[Figure]:
 
 
 def ompq_figures(config_dir: Path) -> list[Figure]:
-    """OMPQ README Tables 1-2 ("Mb" = MiB, BOPs) and the PTQ model sizes (specs/ompq.md section 7)."""
+    """OMPQ README Tables 1-2 ("Mb" = MiB, BOPs) and the PTQ model sizes (docs/ompq.md section 7)."""
     from common.bitconfig import from_ompq
     from ompq.shipped import SHIPPED
 
@@ -137,7 +137,7 @@ def ompq_figures(config_dir: Path) -> list[Figure]:
 
 
 def haq_figures(config_dir: Path) -> list[Figure]:
-    """HAQ README rows: K-means size ratio and linear latency ratio (specs/haq.md section 7)."""
+    """HAQ README rows: K-means size ratio and linear latency ratio (docs/haq.md section 7)."""
     from common.bitconfig import from_haq
     from haq.strategies import MOBILENETV2_LINEAR_0_6, RESNET50_KMEANS_FINETUNE_PY, RESNET50_KMEANS_README
 
@@ -160,7 +160,7 @@ def haq_figures(config_dir: Path) -> list[Figure]:
 
 
 def proqha_figures() -> list[Figure]:
-    """ProQHA README "Cost" column for the uniform rows (specs/proqha.md section 7)."""
+    """ProQHA README "Cost" column for the uniform rows (docs/proqha.md section 7)."""
     return [
         _uniform("ProQHA", f"ResNet18 W{b}A{b}", "resnet18", (b, b), "proqha", "cost", value, 4)
         for b, value in ((32, 1.0), (5, 0.1563), (3, 0.0938))

@@ -1,4 +1,4 @@
-"""The portable bit-config file (contract 2 of DESIGN.md) and converters from/to each paper's original format.
+"""The portable bit-config file (docs/design.md, contract 2) and converters from/to each original format.
 
 * :mod:`common.bitconfig.file` - the JSON format: :class:`BitConfig`, :class:`LayerBits`, :func:`read_bitconfig`,
   :func:`write_bitconfig`, :func:`validate`, :func:`uniform_bitconfig`.

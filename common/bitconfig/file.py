@@ -1,4 +1,4 @@
-"""The portable bit-config file (contract 2 of DESIGN.md): dataclasses, read, write, validate.
+"""The portable bit-config file (contract 2 of docs/design.md): dataclasses, read, write, validate.
 
 A bit config is a JSON object::
 

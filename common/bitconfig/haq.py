@@ -1,7 +1,7 @@
 """HAQ strategy lists <-> bit-config files.
 
 Reads the ``strategy`` lists of HAQ (``rl_quantize.py`` search output, ``finetune.py --strategy``, the README;
-spec haq.md sections 3.4, 6 and 7):
+docs/haq.md sections 3.4, 6 and 7):
 
 * K-means (model-size search, ``finetune.py --linear_quantization`` off): a list of ints, one weight bit-width per
   quantizable layer. Activations are not quantized, so every layer gets ``a = 32``.

@@ -1,7 +1,7 @@
 """ProQHA quantizer bit lists <-> bit-config files.
 
 Reads ProQHA's ``kbits`` lists (the ``kbits1..kbitsN`` columns of ``search_log.csv``, the ``k_bits`` list a model
-is built with; spec proqha.md sections 3.2, 4 and 7): one bit-width per quantizer, N = 2 L for the L quantized
+is built with; docs/proqha.md sections 3.2, 4 and 7): one bit-width per quantizer, N = 2 L for the L quantized
 convs, in ``model.modules()`` order of the PACT activation quantizers and the weight quantizers.
 
 * ``order="WA"`` - ImageNet ResNet-18 (``OriQuantBasicBlock``, post-activation, torchvision layout; arch

@@ -1,4 +1,4 @@
-"""Cost metrics: generic counters and one named convention per paper (contract 3 of DESIGN.md).
+"""Cost metrics: generic counters and one named convention per paper (contract 3 of docs/design.md).
 
 ``python -m common.cost ARCH (--bits W/A | --bit-config FILE) --convention NAME`` prints a per-layer
 table and the totals; ``--json`` prints them for machines.

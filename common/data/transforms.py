@@ -58,7 +58,7 @@ IMAGENET_STD: Triple = (0.229, 0.224, 0.225)
 CIFAR_MEAN: Triple = (0.4914, 0.4822, 0.4465)
 CIFAR_STD: Triple = (0.2470, 0.2435, 0.2616)
 
-#: The longer CIFAR-10 constants of ProQHA's DALI pipeline (specs/proqha.md, section 4).
+#: The longer CIFAR-10 constants of ProQHA's DALI pipeline (docs/proqha.md, section 4).
 PROQHA_CIFAR_MEAN: Triple = (0.49139968, 0.48215827, 0.44653124)
 PROQHA_CIFAR_STD: Triple = (0.24703233, 0.24348505, 0.26158768)
 

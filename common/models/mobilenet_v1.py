@@ -1,4 +1,4 @@
-"""MobileNetV1-1.0-224 in the layout of HMQ's released ImageNet model (specs/hmq.md section 4).
+"""MobileNetV1-1.0-224 in the layout of HMQ's released ImageNet model (docs/hmq.md section 4).
 
 ``model.0`` is the stem (``conv2d`` 3x3/2 3->32, ``bn``, ``relu``); ``model.1`` .. ``model.13`` are
 depthwise-separable blocks (``dw_conv`` 3x3 depthwise, ``bn_0``, ``relu_0``, ``conv`` 1x1, ``bn_1``,

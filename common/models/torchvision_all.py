@@ -1,6 +1,6 @@
 """Every torchvision classification model by its torchvision name (``vgg16``, ``densenet121``, ``mnasnet1_0``, ...).
 
-HAQ's ``--arch`` accepts "any lowercase callable in torchvision.models" (specs/haq.md 2.1); registering them
+HAQ's ``--arch`` accepts "any lowercase callable in torchvision.models" (docs/haq.md 2.1); registering them
 all here lets a bit-config file or the cost CLI name such a model too. Names the registry already holds with
 their own builders (``resnet18``, ``mobilenet_v2``, ``inception_v3``, ...) keep those. Each entry builds
 ``torchvision.models.get_model(name, num_classes=...)`` (GoogLeNet without its auxiliary heads) and names

@@ -1,4 +1,4 @@
-"""HAQ's own MobileNetV2 layout (spec haq.md section 4.1), so its released checkpoints load key for key.
+"""HAQ's own MobileNetV2 layout (docs/haq.md section 4.1), so its released checkpoints load key for key.
 
 Stem conv 3x3/2 -> 32, inverted residual stages (t, c, n, s) = (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2)
 (6,96,3,1) (6,160,3,2) (6,320,1,1), a last 1x1 conv -> 1280, spatial mean, one ``Linear(1280, classes)`` (no

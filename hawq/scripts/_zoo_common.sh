@@ -2,7 +2,7 @@
 # Shared by the hawq/scripts/resnet*_*.sh model-zoo scripts; source it, do not run it.
 #
 # Each model-zoo script sets ARCH, SCHEME, EPOCHS and PERCENT, then calls `zoo_train "$@"`.
-# The command it runs is the model-zoo template of HAWQ-V3 (spec hawq.md section 2.1):
+# The command it runs is the model-zoo template of HAWQ-V3 (docs/hawq.md section 2.1):
 #
 #   python -m hawq.quant_train -a ARCH --epochs E --lr 0.0001 --batch-size 128 --data $DATA --pretrained
 #     --save-path $OUT/ --act-range-momentum=0.99 --wd 1e-4 --data-percentage P --fix-BN

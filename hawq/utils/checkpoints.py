@@ -1,4 +1,4 @@
-"""Checkpoint formats of ``quant_train.py`` (spec ``hawq.md`` §5).
+"""Checkpoint formats of ``quant_train.py`` (``docs/hawq.md`` §5).
 
 * Float resume (``--resume`` without ``--resume-quantize``): a float state dict (ours, torchvision's, or
   pytorchcv's, renamed) loads **by name** (quirk 15, fixed); the original's key-order matching is

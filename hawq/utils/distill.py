@@ -1,4 +1,4 @@
-"""Knowledge distillation loss of ``quant_train.py`` (``--distill-method KD_naive``, spec ``hawq.md`` §3.8)."""
+"""Knowledge distillation loss of ``quant_train.py`` (``--distill-method KD_naive``, ``docs/hawq.md`` §3.8)."""
 
 from __future__ import annotations
 

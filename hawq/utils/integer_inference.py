@@ -1,4 +1,4 @@
-"""Integer-only inference of a frozen HAWQ-V3 model (spec ``hawq.md`` §3.3, §3.5).
+"""Integer-only inference of a frozen HAWQ-V3 model (``docs/hawq.md`` §3.3, §3.5).
 
 :func:`lower` turns a frozen, calibrated :class:`~hawq.utils.models.QResNet` or
 :class:`~hawq.utils.models.QMobileNetV2` into an :class:`IntegerProgram`: a list of integer operations on named

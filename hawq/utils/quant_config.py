@@ -1,4 +1,4 @@
-"""Applying a bit configuration to a quantized model (``quant_train.py``'s module loop, spec ``hawq.md`` §2.1, §4.4).
+"""Applying a bit configuration to a quantized model (``quant_train.py``'s module loop, ``docs/hawq.md`` §2.1, §4.4).
 
 Three sources of per-module bits, all ending in a dict ``module name -> bits`` (the format of HAWQ-V3's
 ``bit_config.py``):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Target-compression sweep behind the README's ImageNet Pareto figure (specs/hmq.md 6.1), then the plot.
+# Target-compression sweep behind the README's ImageNet Pareto figure (docs/hmq.md 6.1), then the plot.
 # Only the MobileNetV1 / WCR 8 command is published; every other point reuses the README's
 # hyper-parameters (an assumption, see hmq/README.md). EfficientNet-B0 also gets target 4.
 # Usage: NUM_GPU=8 DATA=/data/imagenet bash hmq/scripts/pareto_sweep.sh [networks...]

@@ -1,4 +1,4 @@
-"""``--bit_cfg`` parsing and its expansion to one weight bit per QuantModule (spec ompq.md §3.4).
+"""``--bit_cfg`` parsing and its expansion to one weight bit per QuantModule (docs/ompq.md §3.4).
 
 A list has one entry per searchable PTQ entry (ResNet-18: 18, whose block-output entries also set the block's
 downsample conv, i.e. the original's duplication of entries 6, 10, 14; MobileNetV2: 53 = one per layer) or one per

@@ -1,4 +1,4 @@
-"""OMPQ's ``QAT/bit_config.py``: the five shipped schemes as HAWQ-V3 module-name dicts (spec ompq.md §4.2, §6.4).
+"""OMPQ's ``QAT/bit_config.py``: the five shipped schemes as HAWQ-V3 module-name dicts (docs/ompq.md §4.2, §6.4).
 
 Built from the searchable-layer bit lists of :mod:`ompq.shipped` with the fixed parts every scheme shares:
 ``quant_input`` 8, the stem conv 8, every ``quant_act_int32`` 16, ``quant_act_output`` 8, ``quant_output`` 8, and

@@ -1,4 +1,4 @@
-"""OMPQ's bit allocation, spec ompq.md §3.2: linear objective, one size constraint, box bounds, rounding.
+"""OMPQ's bit allocation, docs/ompq.md §3.2: linear objective, one size constraint, box bounds, rounding.
 
 With x_i = b_i / 8 and the negated importances t_i = −θ_i (layer order, 0-based):
 

@@ -1,4 +1,4 @@
-"""OMPQ's search, ``mixed_bit/feature_extract.py`` (spec ompq.md §2.1, §3.1, §3.2).
+"""OMPQ's search, ``mixed_bit/feature_extract.py`` (docs/ompq.md §2.1, §3.1, §3.2).
 
 ``python -m ompq.mixed_bit.feature_extract --model resnet18 --path BASE --dataset imagenet --save_path DATA
 --model_size 6.7 --beta 10.0 --quant_type QAT``

@@ -1,4 +1,4 @@
-"""Per-entry feature maps on one batch (spec ompq.md §3.1), collected with forward hooks.
+"""Per-entry feature maps on one batch (docs/ompq.md §3.1), collected with forward hooks.
 
 The original never calls ``model.eval()``: BatchNorm normalises with the statistics of the batch itself
 (``bn_mode='train'``, the default). Its search networks have no other module whose mode matters (no dropout), so

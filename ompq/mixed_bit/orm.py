@@ -1,4 +1,4 @@
-"""The orthogonality metric (ORM) of OMPQ, spec ompq.md §3.2: linear CKA computed through Gram matrices.
+"""The orthogonality metric (ORM) of OMPQ, docs/ompq.md §3.2: linear CKA computed through Gram matrices.
 
 For features X_i (N x D_i): K_i = X_i X_iᵀ, K̃ = H K H with H = I − 11ᵀ/N, and
 ORM(i, j) = <K̃_i, K̃_j>_F / (‖K̃_i‖_F ‖K̃_j‖_F). Layer importance: γ_i = Σ_{j≠i} ORM(i, j),

@@ -1,4 +1,4 @@
-"""OMPQ's search as one function (spec ompq.md §3.1-3.2): a float model and one batch in, a bit config out.
+"""OMPQ's search as one function (docs/ompq.md §3.1-3.2): a float model and one batch in, a bit config out.
 
 :func:`search` chains the steps of the original ``feature_extract.py``:
 

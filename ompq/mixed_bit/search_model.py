@@ -1,4 +1,4 @@
-"""The FP models OMPQ searches on (spec ompq.md §3.1, §4.1, §5) and their checkpoints.
+"""The FP models OMPQ searches on (docs/ompq.md §3.1, §4.1, §5) and their checkpoints.
 
 The search models are torchvision's ResNet-18/50 and MobileNetV2 (``common.models``), plus, for ResNet-18 loaded
 from OMPQ's own base checkpoint, the 1x1 conv+BN projection shortcut of ``layer1.0`` that OMPQ's search ResNet

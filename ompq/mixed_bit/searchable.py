@@ -1,4 +1,4 @@
-"""Searchable-layer lists of OMPQ (spec ompq.md §4.1), in ``common.layers`` names, and their costs (§7).
+"""Searchable-layer lists of OMPQ (docs/ompq.md §4.1), in ``common.layers`` names, and their costs (§7).
 
 Each entry is one feature (the output of a module, optionally passed through ReLU because torchvision applies the
 block's ReLU functionally after ``bn1``/``bn2``) and the layers whose weight bit it decides (and whose parameters

@@ -3,7 +3,7 @@
 Builds the model of ``--dataset/--arch/--num_layers`` with the construction bits (``--k_bits``,
 ``--pre_k_bits``, ``--ratio``; or ``--bits_file``) and prints that bit list, then (as the original, which
 re-applies the uniform list before counting) the cost of ``[--k_bits] * N`` or of the ``--bits_file`` bits: the original and current weight
-storage in bits and the "computation ratio" (specs/proqha.md section 7). ``--cost_pairing odd_position``
+storage in bits and the "computation ratio" (docs/proqha.md section 7). ``--cost_pairing odd_position``
 (default) keeps the original pairing; ``weight_bits`` charges every layer its own weight bits. The original
 crashed on its string ``--k_bits`` and built the CIFAR model by default; both kept as flags, the crash fixed.
 ``--out FILE`` also writes the bit-config file.

@@ -1,4 +1,4 @@
-"""ProQHA model factory: ``--dataset``/``--arch``/``--num_layers`` -> quantized model (specs/proqha.md section 4).
+"""ProQHA model factory: ``--dataset``/``--arch``/``--num_layers`` -> quantized model (docs/proqha.md section 4).
 
 The quantizer list of every model has ``2 (num_layers - 2)`` entries. ImageNet-style datasets (imagenet,
 tinyimagenet) get the ImageNet layouts; the others (cifar10, cifar100, mnist, svhn and the embedded

@@ -1,4 +1,4 @@
-"""ProQHA's CIFAR DenseNet-40 (``--arch densenet --num_layers 40``; specs/proqha.md section 4).
+"""ProQHA's CIFAR DenseNet-40 (``--arch densenet --num_layers 40``; docs/proqha.md section 4).
 
 Growth rate 12, three dense blocks of ``n = (40 - 4) / 3 = 12`` layers and, as the original's ``densenet40``
 passes compression rate 1, transitions that keep the width::

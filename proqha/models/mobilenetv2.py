@@ -1,4 +1,4 @@
-"""ProQHA's MobileNetV2 (``mobilenetv252``; specs/proqha.md section 4), CIFAR and ImageNet settings.
+"""ProQHA's MobileNetV2 (``mobilenetv252``; docs/proqha.md section 4), CIFAR and ImageNet settings.
 
 Inside the inverted residuals every conv is pre-activated: BN -> PACT -> QuantConv2d (pointwise expand,
 depthwise 3x3, pointwise project), so the quantizer order is A, W, A, W, ... (100 quantizers at width 1).

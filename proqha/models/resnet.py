@@ -1,4 +1,4 @@
-"""ProQHA's torchvision-layout ResNets (specs/proqha.md section 4), with torchvision module names.
+"""ProQHA's torchvision-layout ResNets (docs/proqha.md section 4), with torchvision module names.
 
 * ``post`` blocks (``OriQuantBasicBlock``, ImageNet ResNet-18): conv1 -> BN -> PACT relu1 -> conv2 -> BN
   -> (+ identity or downsample(x)) -> PACT relu2. Quantizer order per block: W, A, W, A.

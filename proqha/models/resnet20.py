@@ -1,4 +1,4 @@
-"""ProQHA's CIFAR ResNet-20/32/56/110 (specs/proqha.md section 4; the original ``quant/resnet20.py``).
+"""ProQHA's CIFAR ResNet-20/32/56/110 (docs/proqha.md section 4; the original ``quant/resnet20.py``).
 
 Pre-activation blocks: BN -> PACT relu1 -> conv1 -> BN -> PACT relu2 -> conv2, plus an option-A shortcut of
 the *pre-activated* input (stride-2 subsampling, channels zero-padded by a quarter on each side). Float 3x3

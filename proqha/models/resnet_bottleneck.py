@@ -1,4 +1,4 @@
-"""ProQHA's bottleneck ResNets (``--arch resnet --num_layers 50|101|152``; specs/proqha.md section 4, "Other quant
+"""ProQHA's bottleneck ResNets (``--arch resnet --num_layers 50|101|152``; docs/proqha.md section 4, "Other quant
 models shipped"), with torchvision's module names.
 
 A ``QuantBottleneck`` is pre-activation, like ProQHA's ResNet-34 block: with ``p`` the unit's planes and the

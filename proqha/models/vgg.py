@@ -1,4 +1,4 @@
-"""ProQHA's CIFAR VGG with batch norm (``--arch vgg --num_layers 11|13|16|19``; specs/proqha.md section 4).
+"""ProQHA's CIFAR VGG with batch norm (``--arch vgg --num_layers 11|13|16|19``; docs/proqha.md section 4).
 
 Every conv but the first is pre-activated and quantized: ``[BN(c_in), PACT, QuantConv 3x3/1 (bias)]``; the first
 is ``[BN(3), ReLU, Conv 3x3/1 (bias)]`` in float; ``M`` is a 2x2/2 max-pool. Then an adaptive average pool to

@@ -1,1 +1,1 @@
-"""The progressive mixed-precision search of ProQHA (specs/proqha.md section 3.3)."""
+"""The progressive mixed-precision search of ProQHA (docs/proqha.md section 3.3)."""

@@ -1,4 +1,4 @@
-"""The candidate score ("Hessian information") of the progressive search (specs/proqha.md section 3.3 d).
+"""The candidate score ("Hessian information") of the progressive search (docs/proqha.md section 3.3 d).
 
 One training step on the scoring batch: forward in train mode, cross-entropy, backward, gradient-norm clip,
 one fresh :class:`~proqha.optim.LegacyAdam` step. Then

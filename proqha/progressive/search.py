@@ -1,4 +1,4 @@
-"""Rounds of the progressive search (specs/proqha.md section 3.3, ``lib/greed.py architecture_search``).
+"""Rounds of the progressive search (docs/proqha.md section 3.3, ``lib/greed.py architecture_search``).
 
 Round s, from the current model M with bits b:
 

@@ -1,7 +1,7 @@
 """HAQ: the README's two tables, K-means (ResNet-50, model size) and linear (MobileNetV2, latency).
 
 The preserve ratio of a quantized row is a budget; ours is the recount of the shipped strategy under the
-code's convention (:mod:`reproduce.cost_table`, specs/haq.md section 7). Top-1/top-5 need ImageNet and the
+code's convention (:mod:`reproduce.cost_table`, docs/haq.md section 7). Top-1/top-5 need ImageNet and the
 released checkpoint (or the float weights for a fine-tune).
 """
 
@@ -35,7 +35,7 @@ def kmeans_table(costs: CostLookup) -> Table:
         "haq_kmeans",
         PAPER,
         "README table: K-means quantization, ResNet-50, model-size budget (ImageNet)",
-        "HAQ README; specs/haq.md 6",
+        "HAQ README; docs/haq.md 6",
         notes=[
             "The README's strategy is the one that was in finetune.py when the 75.48 checkpoint was released; "
             "the later finetune.py list (commit 20e4ed3) meets the same budget (second row).",
@@ -106,10 +106,10 @@ def linear_table(costs: CostLookup) -> Table:
         "haq_linear",
         PAPER,
         "README table: linear quantization, MobileNetV2, latency budget (BISMO cloud table, ImageNet)",
-        "HAQ README; specs/haq.md 6",
+        "HAQ README; docs/haq.md 6",
         notes=[
             "The search script asks for 0.556; the shipped strategy meets 0.6 but not 0.556, so it came from a 0.6 "
-            "run (specs/haq.md 7). Search: `bash haq/run/run_linear_quantize_search.sh` (ImageNet-100).",
+            "run (docs/haq.md 7). Search: `bash haq/run/run_linear_quantize_search.sh` (ImageNet-100).",
         ],
     )
     float_need = release_need("mobilenetv2-150.pth.tar", mbv2_float)

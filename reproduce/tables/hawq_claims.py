@@ -1,4 +1,4 @@
-"""HAWQ-V3: the accuracy claims outside the README tables (specs/hawq.md section 6.2 notes).
+"""HAWQ-V3: the accuracy claims outside the README tables (docs/hawq.md section 6.2 notes).
 
 * model_zoo.md: evaluating the ResNet50 ``bops_0.5`` download with the README's evaluate command gives 75.58 %
   top-1 (the table row beside it says 75.39 %);
@@ -25,7 +25,7 @@ def claims_table() -> Table:
         "hawq_claims",
         PAPER,
         "Accuracy claims outside the README tables (model_zoo.md evaluate note; paper abstract)",
-        "HAWQ model_zoo.md and paper abstract; specs/hawq.md 6.2",
+        "HAWQ model_zoo.md and paper abstract; docs/hawq.md 6.2",
         notes=[
             "75.58 % is what the model zoo says its evaluate command prints for the resnet50_bops0.5 download; "
             "the zoo table's Medium BOPS row (hawq_model_zoo) prints 75.39 % for the same scheme.",

@@ -1,4 +1,4 @@
-"""HAWQ-V3: model_zoo.md, both networks and the FP32 baselines (specs/hawq.md section 6.2).
+"""HAWQ-V3: model_zoo.md, both networks and the FP32 baselines (docs/hawq.md section 6.2).
 
 Size and BOPs are the cost figures of :mod:`reproduce.cost_table`; speed-ups are TVM measurements on a T4;
 top-1 needs ImageNet and the pytorchcv weights (or the model-zoo download).
@@ -32,7 +32,7 @@ def model_zoo_table(costs: CostLookup) -> Table:
         "hawq_model_zoo",
         PAPER,
         "model_zoo.md (ImageNet; speed-up with TVM on a T4 against FP32)",
-        "HAWQ model_zoo.md; specs/hawq.md 6.2",
+        "HAWQ model_zoo.md; docs/hawq.md 6.2",
         notes=[
             "ResNet18 bops_0.75 = latency_0.75 and bops_0.25 = latency_0.25 are the same shipped configurations.",
             "The model zoo states 75.58 % for the ResNet50 bops0.5 download (the row says 75.39 %).",

@@ -1,4 +1,4 @@
-"""HAWQ-V3: the README's Tables I (ResNet18) and II (ResNet50) (specs/hawq.md section 6.1).
+"""HAWQ-V3: the README's Tables I (ResNet18) and II (ResNet50) (docs/hawq.md section 6.1).
 
 Size and BOPs are the cost figures of :mod:`reproduce.cost_table` (shipped bit configurations, convention
 ``hawq``); top-1 needs ImageNet and the pytorchcv float weights (or a model-zoo download); the inference times
@@ -82,7 +82,7 @@ def readme_tables(costs: CostLookup) -> list[Table]:
             f"hawq_readme_{arch}",
             PAPER,
             f"README Table {number} ({NETS[arch]}, ImageNet; time: T4, TVM, batch 8)",
-            "HAWQ README; specs/hawq.md 6.1",
+            "HAWQ README; docs/hawq.md 6.1",
         )
         for scheme, per_arch in README.items():
             top1, time_ms, speedup = per_arch[arch]

@@ -1,4 +1,4 @@
-"""HMQ: the two CIFAR-10 figures shipped in images/ (top-1 against weight compression rate) (specs/hmq.md 6.3).
+"""HMQ: the two CIFAR-10 figures shipped in images/ (top-1 against weight compression rate) (docs/hmq.md 6.3).
 
 "MQB" in the images is HMQ's earlier name. HMQ's points need CIFAR-10 and a float CIFAR network (neither the
 network nor its weights were shipped: ``resnet20`` is assumed); the other methods' points are quoted.
@@ -45,7 +45,7 @@ def cifar_table(acts: int) -> Table:
         f"hmq_cifar10_a{acts}",
         PAPER,
         f"{image} (CIFAR-10 top-1 % against weight compression rate, {acts}-bit activations)",
-        "HMQ images/ (not referenced by the README); specs/hmq.md 6.3; golden/hmq/published_figures.json",
+        "HMQ images/ (not in the README); docs/hmq.md 6.3; tests/golden/hmq/published_figures.json",
         notes=[
             "Values read off the image (about +-0.05 where points overlap).",
             "WCR 4.0 means every weight at 8 bits (no candidate exceeds 8).",

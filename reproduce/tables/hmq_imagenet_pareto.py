@@ -1,4 +1,4 @@
-"""HMQ: the README's ImageNet Pareto figure (top-1 against size in MB = 10^6 bytes) (specs/hmq.md 6.1).
+"""HMQ: the README's ImageNet Pareto figure (top-1 against size in MB = 10^6 bytes) (docs/hmq.md 6.1).
 
 HMQ shipped no bit configurations, so a point's size is an output of the search like its accuracy: both need
 ImageNet. The points were read off the figure by pixel calibration (about +-0.01 MB, +-0.02 %).
@@ -34,7 +34,7 @@ def pareto_table(costs: CostLookup) -> Table:
         "hmq_imagenet_pareto",
         PAPER,
         "README figure parto_final.png (ImageNet top-1 % against size in MB)",
-        "HMQ README figure; specs/hmq.md 6.1 and 7; golden/hmq/published_figures.json",
+        "HMQ README figure; docs/hmq.md 6.1 and 7; tests/golden/hmq/published_figures.json",
         notes=[
             "Only the MobileNetV1 / WCR 8 command is published; every point reuses its hyper-parameters with the "
             "target compression the point's implied WCR suggests (16 / 12 / 8, and 4): an assumption.",

@@ -1,4 +1,4 @@
-"""HMQ: the ECCV 2020 paper's Tables 1-3 (ImageNet), as far as this checkout knows them (specs/hmq.md 6.2).
+"""HMQ: the ECCV 2020 paper's Tables 1-3 (ImageNet), as far as this checkout knows them (docs/hmq.md 6.2).
 
 Table 1 compares MobileNetV1/V2 and ResNet-50 with other mixed-precision methods, Table 2 MobileNetV2 and
 ResNet-50 at activation compression 8, Table 3 EfficientNet-B0. Neither the spec nor the golden data hold the
@@ -37,7 +37,7 @@ def paper_table() -> Table:
         "hmq_paper_tables",
         PAPER,
         "Paper Tables 1-3 (ImageNet top-1 %): the figures quoted by the paper's leaderboard entries",
-        "HMQ paper (ECCV 2020) via paperswithcode; specs/hmq.md 6.2",
+        "HMQ paper (ECCV 2020) via paperswithcode; docs/hmq.md 6.2",
         notes=[
             "The other entries of Tables 1-3 (the compared methods, the WCR/ACR columns) are not in the spec or "
             "the golden data, so they are not listed; add them here from the paper.",

@@ -1,4 +1,4 @@
-"""OMPQ: the figure comparing OMPQ with BRECQ (PTQ, mixed weights, 8-bit activations) (specs/ompq.md 6.2).
+"""OMPQ: the figure comparing OMPQ with BRECQ (PTQ, mixed weights, 8-bit activations) (docs/ompq.md 6.2).
 
 Each point's x (model size, Mb = MiB) is recomputed from the shipped PTQ list it was made with, or for the
 dashed uniform references from the all-2/all-4-bit list; OMPQ's accuracies need ImageNet; BRECQ's points come
@@ -32,7 +32,7 @@ def figure_table(costs: CostLookup) -> Table:
         "ompq_brecq_figure",
         PAPER,
         "comparison.jpg: OMPQ vs BRECQ (PTQ, W mixed / A8, ImageNet top-1 against size in Mb)",
-        "OMPQ README figure; specs/ompq.md 6.2 (values read from the point labels)",
+        "OMPQ README figure; docs/ompq.md 6.2 (values read from the point labels)",
         notes=[
             "The figure does not say which run made the dashed uniform references; the commands given are "
             "uniform-bit PTQ with the same script (an assumption).",

@@ -1,4 +1,4 @@
-"""OMPQ: the README's PTQ table (BRECQ reconstruction with OMPQ's bit lists) (specs/ompq.md 6.1).
+"""OMPQ: the README's PTQ table (BRECQ reconstruction with OMPQ's bit lists) (docs/ompq.md 6.1).
 
 Sizes are recomputed from the shipped PTQ lists (first and last layers included; "Mb" = MiB); top-1 needs
 ImageNet and BRECQ's float weights.
@@ -35,7 +35,7 @@ def ptq_table(costs: CostLookup) -> Table:
         "ompq_ptq",
         PAPER,
         "README PTQ table (ImageNet top-1; size in Mb = MiB)",
-        "OMPQ README; specs/ompq.md 6.1 and 7",
+        "OMPQ README; docs/ompq.md 6.1 and 7",
         notes=[
             "The mixed/4 row runs the 5.5 Mb list with 4-bit activations (no script line in the original)."
         ],

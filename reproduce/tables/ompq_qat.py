@@ -1,4 +1,4 @@
-"""OMPQ: the README's QAT table (paper Table 1 subset; ResNet-18/50 on ImageNet) (specs/ompq.md 6.1).
+"""OMPQ: the README's QAT table (paper Table 1 subset; ResNet-18/50 on ImageNet) (docs/ompq.md 6.1).
 
 Size ("Mb" = MiB) and BOPs are recomputed from the shipped bit configurations (:mod:`reproduce.cost_table`,
 convention ``ompq``); top-1 needs ImageNet and pytorchcv's float weights, or OMPQ's released QAT models.
@@ -26,7 +26,7 @@ def qat_table(costs: CostLookup) -> Table:
         "ompq_qat",
         PAPER,
         "README QAT table (ImageNet top-1; size in Mb = MiB, BOPs in G)",
-        "OMPQ README; specs/ompq.md 6.1 and 7",
+        "OMPQ README; docs/ompq.md 6.1 and 7",
         notes=[
             "ResNet-50 BOPs depend on two counting quirks of the original (stage1.unit1.conv1 at 112x112, fc with "
             "512 inputs), kept in convention `ompq` (`ompq_fixed` drops them).",

@@ -1,4 +1,4 @@
-"""ProQHA: the README's only table (ResNet-18 on ImageNet, top-1 and "Cost") (specs/proqha.md section 6).
+"""ProQHA: the README's only table (ResNet-18 on ImageNet, top-1 and "Cost") (docs/proqha.md section 6).
 
 The uniform rows' Cost is recomputed (:mod:`reproduce.cost_table`, convention ``proqha``); the literature rows'
 accuracies (ABC-Net, DoReFa, PACT, LQ-Nets) are quoted from the PACT paper; the MP rows need the search,
@@ -35,10 +35,10 @@ def readme_table(costs: CostLookup) -> Table:
         "proqha_readme",
         PAPER,
         "README table (ResNet-18, ImageNet; Cost = weight-storage ratio against 32 bits)",
-        "ProQHA README; specs/proqha.md 6-7",
+        "ProQHA README; docs/proqha.md 6-7",
         notes=[
             "The MP costs need a search configuration: with this net's layer sizes only an integer bit sum of 1422 "
-            "gives 0.1491 and 875 gives 0.0918 (specs/proqha.md 7); the search writes bitconfigs/round_{s}.json.",
+            "gives 0.1491 and 875 gives 0.0918 (docs/proqha.md 7); the search writes bitconfigs/round_{s}.json.",
         ],
     )
     for method, bits, top1, cost in ROWS:

@@ -48,7 +48,7 @@ def test_published_uniform_figures(arch, bits, metric, published, digits) -> Non
     assert rounded(value, digits) == published
 
 
-# Documented deviations (specs/hawq.md 7.2): published vs the convention, with the bound the spec states.
+# Documented deviations (docs/hawq.md 7.2): published vs the convention, with the bound the spec states.
 DEVIATIONS = [
     ("resnet18", (4, 4), "GBOPs", 34, 1.0),  # 34.71 computed; the README truncates or counts differently
     ("resnet50_v1", (32, 32), "size_MB", 97.8, 0.005 * 97.8),  # 97.49: a literature constant since HAWQ-V1

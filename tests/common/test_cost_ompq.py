@@ -1,6 +1,6 @@
 """OMPQ cost convention against the original counters (golden) and the published figures.
 
-The shipped bit lists are in OMPQ's searchable-layer order (specs/ompq.md section 4.1); the local
+The shipped bit lists are in OMPQ's searchable-layer order (docs/ompq.md section 4.1); the local
 helpers below map them onto our module names:
 
 * ResNet-18 QAT (16 entries): entry 2k -> block k conv1, 2k+1 -> block k conv2 and its downsample;
@@ -177,7 +177,7 @@ def test_quirks_only_affect_resnet50() -> None:
 
 
 def test_qat_mapping_identity_conv_bits() -> None:
-    # specs/ompq.md section 6.4: ResNet-18 identity convs at 8, 4, 4; ResNet-50 16.0 at 8, 8, 4, 4
+    # docs/ompq.md section 6.4: ResNet-18 identity convs at 8, 4, 4; ResNet-50 16.0 at 8, 8, 4, 4
     r18 = to_layer_bits("resnet18", "QAT", COUNTERS["bit_config_resnet18_modelsize_6.7_a8_97B"]["cfg"], 8)
     assert [r18[f"layer{s}.0.downsample.0"][0] for s in (2, 3, 4)] == [8, 4, 4]
     r50 = to_layer_bits("resnet50", "QAT", COUNTERS[R50_KEYS["16.0"]]["cfg"], 5)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "hawq" / "scripts"
-# model_zoo.md guidance (spec hawq.md §2.1): data percentage and epochs per scheme
+# model_zoo.md guidance (docs/hawq.md §2.1): data percentage and epochs per scheme
 ZOO = {
     "uniform8": ("0.0001", "1"),
     "modelsize_0.75": ("0.01", None),

@@ -100,7 +100,7 @@ def test_bitconfig_costs_and_metadata() -> None:
     assert cfg.method == "hawq"
     assert cfg.layers["conv1"].w == cfg.layers["conv1"].a == 8
     assert cfg.layers["fc"].w == cfg.layers["fc"].a == 8
-    # spec hawq.md section 7.2: R18 bops_0.5 = 6.488 MB / 74.17 GBOPs under the HAWQ convention
+    # docs/hawq.md section 7.2: R18 bops_0.5 = 6.488 MB / 74.17 GBOPs under the HAWQ convention
     assert cfg.costs["size_MB"] == pytest.approx(6.488, abs=5e-4)
     assert cfg.costs["GBOPs"] == pytest.approx(74.17, abs=5e-3)
     report = evaluate_bitconfig(cfg, "hawq")

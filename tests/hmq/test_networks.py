@@ -1,5 +1,5 @@
 """HMQ block placement on the four ImageNet networks against golden/hmq/network_costs.json, and the
-original weight-file layouts (specs/hmq.md sections 4 and 5)."""
+original weight-file layouts (docs/hmq.md sections 4 and 5)."""
 
 from __future__ import annotations
 

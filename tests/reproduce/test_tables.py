@@ -1,6 +1,6 @@
 """``python -m reproduce --only costs``: the ledger holds every published figure of the specs, with the right status.
 
-The expected figures are transcribed from the specs' result tables (specs/<method>.md section 6) below, in the
+The expected figures are transcribed from the specs' result tables (docs/<method>.md section 6) below, in the
 order the paper prints them; the HMQ figure points come from the golden ``published_figures.json``.
 """
 
@@ -46,7 +46,7 @@ def numbers(text: str) -> list[float]:
     return out
 
 
-# specs/hawq.md 6.1 (Model | Quant | Size MB | BOPs G | Top-1 % | Time ms (speed-up)), quant column dropped
+# docs/hawq.md 6.1 (Model | Quant | Size MB | BOPs G | Top-1 % | Time ms (speed-up)), quant column dropped
 HAWQ_README = {
     "resnet18": """
 | FP32 | 44.6 | 1858 | 71.47 | 9.7 (1.0x) |
@@ -62,7 +62,7 @@ HAWQ_README = {
 """,
 }
 
-# specs/hawq.md 6.2, one line per scheme: R18 size, BOPs, speed-up, top-1, then the same for R50
+# docs/hawq.md 6.2, one line per scheme: R18 size, BOPs, speed-up, top-1, then the same for R50
 HAWQ_ZOO = """
 | FP32 | 44.6 | 1858 | 1.00x | 71.47 | 97.8 | 3951 | 1.00x | 77.72 |
 | W8A8 | 11.1 | 116 | 3.00x | 71.56 | 24.5 | 247 | 3.10x | 77.58 |
@@ -81,13 +81,13 @@ HAWQ_ZOO = """
 | InceptionV3 | 90.9 | 5850 | 78.88 |
 """
 
-# specs/haq.md 6 (preserve ratio | top-1 | top-5), plus the later finetune.py strategy's ratio (spec 7)
+# docs/haq.md 6 (preserve ratio | top-1 | top-5), plus the later finetune.py strategy's ratio (spec 7)
 HAQ = {
     "haq_kmeans": "| R50 | 1.0 | 76.15 | 92.87 |\n| R50 K-means | 0.1 | 75.48 | 92.42 |\n| finetune.py | 0.1 |",
     "haq_linear": "| MBv2 | 1.0 | 72.05 | 90.49 |\n| MBv2 linear | 0.6 | 71.23 | 90.00 |",
 }
 
-# specs/proqha.md 6 (Quantization | Acc.-1 | Cost); the ledger lists cost first
+# docs/proqha.md 6 (Quantization | Acc.-1 | Cost); the ledger lists cost first
 PROQHA = """
 | Baseline | 70.20 | 1.0000 |
 | ABC-Net | 65.00 | 0.1563 |
@@ -101,7 +101,7 @@ PROQHA = """
 | ProQHA | 68.34 | 0.0918 |
 """
 
-# specs/ompq.md 6.1 (Size Mb | BOPs G | Top-1); the 21.2 config has no published top-1
+# docs/ompq.md 6.1 (Size Mb | BOPs G | Top-1); the 21.2 config has no published top-1
 OMPQ_QAT = """
 | R18 a8 | 6.7 | 97 | 72.30 |
 | R18 a6 | 6.7 | 75 | 72.08 |
@@ -116,7 +116,7 @@ OMPQ_PTQ = """
 | MBv2 a8 | 1.3 | 69.51 |
 | MBv2 a8 | 1.5 | 71.27 |
 """
-# specs/ompq.md 6.2: per point (size, OMPQ, BRECQ); dashed references (size[, top-1]) after each network
+# docs/ompq.md 6.2: per point (size, OMPQ, BRECQ); dashed references (size[, top-1]) after each network
 OMPQ_FIGURE = """
 | R18 | 3.0 | 65.91 | 66.09 |
 | R18 | 3.5 | 68.54 | 67.99 |
@@ -195,7 +195,7 @@ def test_specific_rows(ledger) -> None:
     assert pact["status"] == REFERENCE and float(pact["published"]) == 69.8
 
 
-# Cost statuses the specs state. specs/hawq.md 7.2 reproduces exactly (to the printed precision) these
+# Cost statuses the specs state. docs/hawq.md 7.2 reproduces exactly (to the printed precision) these
 # figures and no others: R18 W4A4 BOPs, R50 FP32/W8A8 size, R101/R101b and every mixed row are approximate.
 # OMPQ, HAQ and ProQHA costs are all reproduced (OMPQ's README truncates BOPs to an integer). One mixed
 # figure still rounds to the published value: ResNet18 bops_0.25 = latency_0.25, 54.44 G against 54.

@@ -1,6 +1,6 @@
 """HAQ (Wang et al., CVPR 2019) cost measures: K-means model-size ratio and table latency ratio.
 
-Size (K-means mode, ``haq_size``), specs/haq.md section 7::
+Size (K-means mode, ``haq_size``), docs/haq.md section 7::
 
     ratio = sum_l w_l * n_l / (32 * sum_l n_l)
 

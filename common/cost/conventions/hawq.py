@@ -1,6 +1,6 @@
 """HAWQ-V3 (Yao et al., ICML 2021) model size and BOPs, as in the repository's README/model zoo.
 
-Formulas (specs/hawq.md section 7.1):
+Formulas (docs/hawq.md section 7.1):
 
 * size [MB, printed "MB" but 2**20 bytes] = sum over conv and FC of (weights + bias) * w / 8 / 2**20;
   BN is folded and not charged. A float layer (w = 32) keeps its BN, so the FP32 baseline charges
@@ -15,7 +15,7 @@ Published figures it reproduces (README and model_zoo.md): ResNet-18 FP32 44.6 M
 W8A8 11.1 MB / 116 GBOPs, W4A4 5.8 MB; ResNet-50 (v1 layout, ``resnet50_v1``) FP32 3951 GBOPs,
 W8A8 247 GBOPs, W4A4 13.1 MB / 67 GBOPs. The mixed-precision rows of the README cannot be reproduced
 by any counting the spec could find: published sizes are 0.14-0.42 MB larger and BOPs 0.4-4.3 G
-smaller than what the shipped configs give (documented deviation, see specs/hawq.md section 7.2).
+smaller than what the shipped configs give (documented deviation, see docs/hawq.md section 7.2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HMQ (Habi et al., ECCV 2020) weight compression rate and model size, specs/hmq.md section 7.
+"""HMQ (Habi et al., ECCV 2020) weight compression rate and model size, docs/hmq.md section 7.
 
 Over the weight tensors HMQ quantizes (every conv and FC, except ResNet-50's classifier, which HMQ
 leaves as a plain float ``nn.Linear``; biases and BN never count)::

@@ -1,6 +1,6 @@
 """OMPQ (Ma et al., AAAI 2023) model size and BOPs, as in the repository's README and run scripts.
 
-Formulas (specs/ompq.md section 7; the original counters are ``cfg2params_perlayer`` and
+Formulas (docs/ompq.md section 7; the original counters are ``cfg2params_perlayer`` and
 ``cfg2flops_layerwise`` of the search models, golden ``cost_golden.json``):
 
 * params per layer: conv = C_in*k*k*C_out/groups + 2*C_out (BN gamma and beta are charged);

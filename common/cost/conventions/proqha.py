@@ -1,4 +1,4 @@
-"""ProQHA "Cost" (computation ratio) of the README table, specs/proqha.md section 7.
+"""ProQHA "Cost" (computation ratio) of the README table, docs/proqha.md section 7.
 
 Over the quantized layers j (every conv except the stem and the downsample convs, and the hidden linear
 layers of VGG's classifier; the classifier and every other float layer are left out of both sums)::

@@ -1,4 +1,4 @@
-"""Action -> bit-width mapping and the budget-enforcement loops of HAQ (spec haq.md sections 3.3, 3.4 and 7).
+"""Action -> bit-width mapping and the budget-enforcement loops of HAQ (docs/haq.md sections 3.3, 3.4 and 7).
 
 * :func:`action_to_bit`: ``b = round((b_max - b_min + 1)·a + b_min - 0.5)`` with numpy's round-half-to-even and
   no clamping (an action of exactly 0 with an odd ``b_min`` gives ``b_min - 1``).

@@ -1,4 +1,4 @@
-"""Quantizable-layer index and the static state embedding of HAQ (spec haq.md sections 3.1 and 3.2).
+"""Quantizable-layer index and the static state embedding of HAQ (docs/haq.md sections 3.1 and 3.2).
 
 Layer ``i`` is the ``i``-th module of ``model.modules()`` whose exact type is one of the quantizable types
 (subclasses do not count). Each layer gets the raw feature row

@@ -1,4 +1,4 @@
-"""What happens to the network at the end of an episode (spec haq.md section 3.6, step 4).
+"""What happens to the network at the end of an episode (docs/haq.md section 3.6, step 4).
 
 * :class:`KMeansEpisode`: restore the pretrained weights, K-means-quantize every layer (3 Lloyd iterations,
   k-means++), optionally fine-tune (SGD lr ``finetune_lr``, momentum 0.9, weight decay 4e-5, projection after

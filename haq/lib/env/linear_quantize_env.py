@@ -1,4 +1,4 @@
-"""Linear (latency) search environment of HAQ (spec haq.md sections 3.2-3.4, 3.6).
+"""Linear (latency) search environment of HAQ (docs/haq.md sections 3.2-3.4, 3.6).
 
 Two steps per layer, weight bits then activation bits. State bookkeeping (in place, persisting across episodes):
 after the weight step of layer ``k``, row ``k`` gets ``[.., w_k/max_bit, 1.0]`` and is returned; after the

@@ -1,4 +1,4 @@
-"""K-means (model-size) search environment of HAQ (spec haq.md sections 3.2-3.4, 3.6).
+"""K-means (model-size) search environment of HAQ (docs/haq.md sections 3.2-3.4, 3.6).
 
 One step per quantizable layer: the action becomes the layer's weight bits (section 3.3). After the step of
 layer ``k`` (``k < L-1``) the raw bit-width is written into the bit slot of row ``k+1`` of the state matrix,

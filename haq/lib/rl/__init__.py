@@ -1,1 +1,1 @@
-"""DDPG agent and replay memory of HAQ (spec haq.md section 3.7)."""
+"""DDPG agent and replay memory of HAQ (docs/haq.md section 3.7)."""

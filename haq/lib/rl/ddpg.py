@@ -1,4 +1,4 @@
-"""DDPG agent of HAQ (spec haq.md section 3.7).
+"""DDPG agent of HAQ (docs/haq.md section 3.7).
 
 * Actor ``S -> 300 -> 300 -> 1`` with ReLU and a final sigmoid (action in [0, 1]); critic
   ``ReLU(fc11(s) + fc12(a)) -> 300 -> 1``; PyTorch's default initialisation; targets start as copies.

@@ -1,4 +1,4 @@
-"""Sequential replay memory of HAQ's DDPG (keras-rl convention, window length 1; spec haq.md section 3.7).
+"""Sequential replay memory of HAQ's DDPG (keras-rl convention, window length 1; docs/haq.md section 3.7).
 
 Entries ``(observation, action, reward, done)`` are appended in order to a ring buffer of ``limit`` entries.
 A sampled transition at index ``idx`` (1 <= idx < n) takes state, action, reward and done from entry

@@ -1,4 +1,4 @@
-"""Latency lookup tables ``T[i, w-1, a-1]`` of HAQ's linear search (spec haq.md section 7).
+"""Latency lookup tables ``T[i, w-1, a-1]`` of HAQ's linear search (docs/haq.md section 7).
 
 The file name follows the original, ``<arch>_<dataset>_batch16_latency_table.npy``. The only table the
 original shipped, ``qmobilenetv2_imagenet100``, lives in ``haq/lib/simulator/lookup_tables/`` (next to this

@@ -1,5 +1,5 @@
 """HAQ's data: dataset names, the search split carved from the training set, and the transforms
-(spec haq.md section 4.3).
+(docs/haq.md section 4.3).
 
 Search split: the indices of the training set are permuted by a RandomState seeded with 1 (the permutation
 ``np.random.seed(1); np.random.shuffle`` gives, without touching numpy's global RNG); the first ``val_size``

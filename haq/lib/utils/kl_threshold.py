@@ -1,4 +1,4 @@
-"""HAQ's clip-value search for linear quantization (spec haq.md section 3.5, "KL clip search").
+"""HAQ's clip-value search for linear quantization (docs/haq.md section 3.5, "KL clip search").
 
 Given data ``x`` and a bit-width ``b``, with ``v = |x|`` and ``m = max v``:
 

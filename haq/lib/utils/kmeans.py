@@ -1,4 +1,4 @@
-"""K-means weight sharing (Deep-Compression style) of HAQ's model-size mode (spec haq.md section 3.5).
+"""K-means weight sharing (Deep-Compression style) of HAQ's model-size mode (docs/haq.md section 3.5).
 
 * :func:`kmeans_cluster`: scikit-learn ``KMeans(k = min(2^b, N), init, n_init=1, max_iter)`` on the flattened
   weight (one feature); returns float32 centroids and int labels shaped like the weight.

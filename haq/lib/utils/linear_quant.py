@@ -1,5 +1,5 @@
 """Linear (uniform) fake quantization of weights and layer inputs: HAQ's ``QConv2d`` / ``QLinear``
-(spec haq.md section 3.5, "Linear quantization").
+(docs/haq.md section 3.5, "Linear quantization").
 
 Per tensor, in float32:
 

@@ -1,4 +1,4 @@
-"""Q-MobileNetV2: HAWQ-V3's integer-only MobileNetV2 (spec ``hawq.md`` §4.1), from pytorchcv's layout.
+"""Q-MobileNetV2: HAWQ-V3's integer-only MobileNetV2 (``docs/hawq.md`` §4.1), from pytorchcv's layout.
 
 Built from our ``mobilenetv2_w1`` (pytorchcv's ``mobilenetv2_w1`` layout and names). Module names are the
 original's, so ``bit_config_mobilenetv2_w1_*`` keys and released checkpoints apply: ``quant_input``,

@@ -1,4 +1,4 @@
-"""Q-ResNet: the integer-only ResNet-18/50/101 of HAWQ-V3 (spec ``hawq.md`` §3.5, §4.1–§4.3).
+"""Q-ResNet: the integer-only ResNet-18/50/101 of HAWQ-V3 (``docs/hawq.md`` §3.5, §4.1–§4.3).
 
 The wrapper takes a float ResNet in torchvision's layout (``conv1``/``bn1``, ``layer{s}.{b}.conv{k}``/``bn{k}``,
 ``downsample``, ``fc``; our ``resnet50_v1``/``resnet101_v1`` put the stride on the first 1x1 conv like pytorchcv)

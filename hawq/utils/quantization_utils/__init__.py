@@ -1,1 +1,1 @@
-"""HAWQ-V3 quantization functions and modules (spec ``hawq.md`` §3.1–§3.4)."""
+"""HAWQ-V3 quantization functions and modules (``docs/hawq.md`` §3.1–§3.4)."""

@@ -1,5 +1,5 @@
 """HAWQ-V3 quantized modules: ``QuantAct``, ``QuantLinear``, ``QuantConv2d``, ``QuantBnConv2d``,
-``QuantAveragePool2d`` (spec ``hawq.md`` §3.2, §3.4).
+``QuantAveragePool2d`` (``docs/hawq.md`` §3.2, §3.4).
 
 Numerics follow the original ``utils/quantization_utils/quant_modules.py`` (checked against
 ``tests/golden/hawq/quant_modules.npz``). Differences, all deliberate:

@@ -1,4 +1,4 @@
-"""HAWQ-V3 quantization primitives (spec ``hawq.md`` §3.1 and §3.3).
+"""HAWQ-V3 quantization primitives (``docs/hawq.md`` §3.1 and §3.3).
 
 Every function here reproduces the numerics of the original ``utils/quantization_utils/quant_utils.py``
 bit for bit (checked against ``tests/golden/hawq/quant_utils.npz``) while being device-agnostic and

@@ -1,1 +1,1 @@
-"""BRECQ quantizers, quantized modules/blocks/model and reconstruction (spec ompq.md §3.4)."""
+"""BRECQ quantizers, quantized modules/blocks/model and reconstruction (docs/ompq.md §3.4)."""

@@ -1,4 +1,4 @@
-"""AdaRound weight quantizer (Nagel et al. 2020) as used by BRECQ (spec ompq.md §3.4).
+"""AdaRound weight quantizer (Nagel et al. 2020) as used by BRECQ (docs/ompq.md §3.4).
 
 h(α) = clamp(σ(α)(ζ − γ) + γ, 0, 1) with ζ = 1.1, γ = −0.1; α starts where h(α) = frac(W/Δ). Soft:
 floor(W/Δ) + h(α); hard: floor(W/Δ) + [α ≥ 0]; ``nearest``: round(W/Δ); then clamp with z and dequantize.

@@ -1,4 +1,4 @@
-"""BatchNorm folding before PTQ (spec ompq.md §3.4): W' = W·γ/σ, b' = γ(b − μ)/σ + β with σ = sqrt(var + eps)."""
+"""BatchNorm folding before PTQ (docs/ompq.md §3.4): W' = W·γ/σ, b' = γ(b − μ)/σ + β with σ = sqrt(var + eps)."""
 
 from __future__ import annotations
 

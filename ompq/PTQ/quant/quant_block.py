@@ -1,4 +1,4 @@
-"""BRECQ's quantized blocks (spec ompq.md §3.4): the block output is quantized after the residual add + activation.
+"""BRECQ's quantized blocks (docs/ompq.md §3.4): the block output is quantized after the residual add + activation.
 
 A block's last conv and its downsample conv have output quantization disabled.
 """

@@ -1,4 +1,4 @@
-"""BRECQ's quantized conv/linear (spec ompq.md §3.4): weight quantizer, activation function, output quantizer.
+"""BRECQ's quantized conv/linear (docs/ompq.md §3.4): weight quantizer, activation function, output quantizer.
 
 ``forward``: y = act_fn(op(x, Q_w(W) or W, b)); then, unless ``disable_act_quant``, Q_a(y) when activation
 quantization is on. The BN must be folded into the layer first.

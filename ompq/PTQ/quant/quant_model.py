@@ -1,4 +1,4 @@
-"""BRECQ's ``QuantModel`` with OMPQ's ``set_mixed_precision`` (spec ompq.md §3.4).
+"""BRECQ's ``QuantModel`` with OMPQ's ``set_mixed_precision`` (docs/ompq.md §3.4).
 
 The float model (BN already folded) is rewritten in place: known blocks become quant blocks, other Conv2d/Linear
 become :class:`QuantModule`, and a ReLU/ReLU6 right after a QuantModule becomes that module's activation function.

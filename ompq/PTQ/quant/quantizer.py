@@ -1,4 +1,4 @@
-"""BRECQ's uniform affine quantizer (spec ompq.md §3.4).
+"""BRECQ's uniform affine quantizer (docs/ompq.md §3.4).
 
 q = clamp(round_STE(x/Δ) + z, 0, 2^b − 1), x̂ = (q − z)·Δ. Δ and z are set on the first forward: ``max`` takes the
 range [min(x, 0), max(x, 0)]; ``mse`` tries the shrunk ranges [min·(1 − 0.01i), max·(1 − 0.01i)], i = 0…79, and

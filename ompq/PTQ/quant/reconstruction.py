@@ -1,4 +1,4 @@
-"""BRECQ block/layer reconstruction (spec ompq.md §3.4).
+"""BRECQ block/layer reconstruction (docs/ompq.md §3.4).
 
 Weights (``act_quant=False``): every weight quantizer of the unit becomes AdaRound; Adam (lr 1e-3) on all α;
 loss = L_rec (p = 2) + [count ≥ warmup·iters] λ Σ (1 − |2h − 1|^β_t) with β_t from :class:`LinearTempDecay`;

@@ -1,4 +1,4 @@
-"""Feature extraction (spec ompq.md §3.1): train-mode BN only, deterministic, modes restored; MobileNetV2 entries."""
+"""Feature extraction (docs/ompq.md §3.1): train-mode BN only, deterministic, modes restored; MobileNetV2 entries."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
 """Per-entry parameter and FLOP counts against the original's counters, restated layer by layer from the shapes.
 
 The original charges every searchable entry through ``cfg2params_perlayer`` / ``cfg2flops_layerwise`` of its
-``ResNet_ImageNet`` and ``MobileNetV2`` (spec ompq.md §7). :func:`resnet_counts` and :func:`mobilenet_counts`
+``ResNet_ImageNet`` and ``MobileNetV2`` (docs/ompq.md §7). :func:`resnet_counts` and :func:`mobilenet_counts`
 below state what those functions do for a width list ``cfg``, one conv at a time:
 
 * a conv C_in -> C_out with a k x k kernel (groups g) is charged C_in·k·k·C_out/g + 2·C_out parameters (weights,
