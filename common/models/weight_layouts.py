@@ -104,7 +104,12 @@ _BRECQ_BLOCK = re.compile(r"^features\.(\d+)\.conv\.(\d+)\.(.+)$")
 
 
 def brecq_mobilenetv2_to_torchvision(state: Mapping[str, Tensor]) -> StateDict:
-    """Rename BRECQ's MobileNetV2 state dict to torchvision's ``mobilenet_v2`` names (module docstring)."""
+    """Rename BRECQ's MobileNetV2 state dict to torchvision's ``mobilenet_v2`` names (module docstring).
+
+    A state dict already in torchvision's names (no flat ``features.1.conv.3``) is returned as it is.
+    """
+    if "features.1.conv.3.weight" not in state:
+        return dict(state)
     expands = {m.group(1) for k in state if (m := _BRECQ_BLOCK.match(k)) and m.group(2) == "6"}
     out: StateDict = {}
     for key, value in state.items():
