@@ -60,6 +60,7 @@ from common.runtime import (
     wrap_ddp,
 )
 from common.runtime.ddp_sync import convert_sync_batchnorm
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from hmq.block import HMQ, HmqControl
 from hmq.compression import (
@@ -80,7 +81,7 @@ from hmq.train import (
     statistics_pass,
     train_epoch,
 )
-from hmq.weights import load_weights
+from hmq.weights import load_weights, original_weights_file
 
 DATASETS = ("CIFAR10", "ImageNet", "digits")
 #: What ``resume.pt`` holds (:meth:`_Run.save_resume`); ``--resume`` needs all of it.
@@ -88,6 +89,10 @@ RESUME_KEYS = ("stage", "epoch", "model", "optimizers", "scaler")
 QUANTIZATION_PARTS = ("BOTH", "ACTIVATION", "COEFFICIENT")
 DEFAULT_NETWORK = "resnet20"
 PRESET = {"ImageNet": "hmq", "CIFAR10": "cifar", "digits": "digits"}
+
+
+UNUSED_FLAGS = ('tag',)
+"""Original flags the original never read either: accepted, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,6 +298,8 @@ def _build_network(
 ) -> tuple[nn.Module, str, int]:
     info = network_info(args.network_name)
     pretrained = _pretrained(args)
+    if pretrained is True and original_weights_file(info.arch) is not None:
+        pretrained = str(original_weights_file(info.arch))  # HMQ's own EfficientNet-B0, never torchvision's
     model = build_model(info.arch, num_classes, pretrained=pretrained is True)
     if isinstance(pretrained, str):
         load_weights(model, pretrained, info.arch)
@@ -460,6 +467,7 @@ def _wrap(run: _Run) -> nn.Module:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, 'the original never read it either')
     validate_args(args)
     set_threads(args.threads)
     if args.resume is not None and not Path(args.resume).is_file():

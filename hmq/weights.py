@@ -5,9 +5,14 @@
 * HMQ MobileNetV1 checkpoints saved by the original (``last.pt``, ``final_best.pt``, ...): the wrapper
   level (``conv2d.conv.``, ``conv2d.bn.``, ``dw_conv.bn.``, ``conv.conv.``, ``conv.bn.``, ``fc.fc.``) is
   folded back; HMQ entries (``*.q.search_matrix`` and the buffers) keep their names, which ours share.
-* ``EfficientNet_B0_IMAGENET.pt`` (HMQ's own EfficientNet naming): mapped onto torchvision's B0 by
-  position, every tensor's shape checked. The file is not in our snapshot, so this mapping is
-  unverified; torchvision's B0 also pads symmetrically where the original pads TF-"SAME".
+* ``EfficientNet_B0_IMAGENET.pt`` (HMQ's own EfficientNet naming, ``conv_blocks``/``conv_head``/``fc.fc``):
+  renamed onto torchvision's B0 by :func:`common.models.weight_layouts.hmq_efficientnet_to_torchvision`, and
+  the model is switched to HMQ's numerics (BN eps 1e-3, TF-"SAME" padding on the strided convs). Any other
+  file of B0's tensor count is mapped by position, every tensor's shape checked.
+
+``--pretrained`` (ImageNet) for ``efficient_net`` loads HMQ's own file from
+``$MPQ_WEIGHTS_DIR/hmq/EfficientNet_B0_IMAGENET.pt`` (:func:`original_weights_file`), never torchvision's B0;
+a missing file is a one-line error giving its URL.
 """
 
 from __future__ import annotations
@@ -19,9 +24,23 @@ import torch
 from torch import nn
 
 from common.models.pretrained import read_state_dict
+from common.models.weight_layouts import SOURCES, hmq_efficientnet_numerics, hmq_efficientnet_to_torchvision
 from common.runtime import UsageError
 
-__all__ = ["fold_mobilenet_v1_wrappers", "load_weights", "map_by_position"]
+__all__ = ["fold_mobilenet_v1_wrappers", "load_weights", "map_by_position", "original_weights_file"]
+
+
+def original_weights_file(arch: str) -> Path | None:
+    """HMQ's own float weights file for ``arch`` (``efficientnet_b0``), or ``None`` where the registry's
+    published weights are the original's (MobileNetV1 in HMQ's layout, torchvision's MobileNetV2/ResNet-50).
+    A missing file is a :class:`UsageError` naming it, its URL and its folder."""
+    source = SOURCES.get(("hmq", arch))
+    if source is None:
+        return None
+    if not source.path().is_file():
+        raise UsageError(source.missing_message())
+    return source.path()
+
 
 _MBV1_RULES = (
     (r"\.conv2d\.conv\.", ".conv2d."),
@@ -69,7 +88,10 @@ def load_weights(model: nn.Module, path: str | Path, arch: str) -> list[str]:
     own = model.state_dict()
     if arch == "mobilenet_v1":
         state = {fold_mobilenet_v1_wrappers(k): v for k, v in state.items()}
-    if not any(k in own for k in state) and arch == "efficientnet_b0":
+    if arch == "efficientnet_b0" and "conv_head.0.conv.weight" in state:
+        state = hmq_efficientnet_to_torchvision(state)
+        hmq_efficientnet_numerics(model)
+    elif not any(k in own for k in state) and arch == "efficientnet_b0":
         state = map_by_position(state, model)
     unknown = [k for k in state if k not in own]
     if unknown:
