@@ -110,3 +110,18 @@ def test_outputs_follow_the_umask(tmp_path) -> None:
         os.umask(old)
     mode = stat.S_IMODE(path.stat().st_mode)
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH and not mode & stat.S_IWGRP
+
+
+def test_snapshot_sees_new_and_changed_files_but_not_sources(tmp_path) -> None:
+    """The check above can fail: a new table or a rewritten log shows, a source edit by someone else does not."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "log.txt").write_text("a")
+    (tmp_path / "pkg" / "mod.py").write_text("x = 1")
+    before = _snapshot(tmp_path, skip_sources=True)
+    np.save(tmp_path / "pkg" / "table.npy", np.zeros(3))
+    (tmp_path / "pkg" / "log.txt").write_text("ab")
+    (tmp_path / "pkg" / "mod.py").write_text("x = 2")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "c.pyc").write_bytes(b"0")
+    changed = _changed(before, _snapshot(tmp_path, skip_sources=True))
+    assert changed == [os.path.join("pkg", "log.txt"), os.path.join("pkg", "table.npy")]
