@@ -40,13 +40,13 @@ for _spec in (
         "resnet50_v1",
         tv.resnet50_v1,
         "ResNet-50 v1 (stride on the first 1x1 conv; pytorchcv/HAWQ-V3 layout, torchvision names)",
-        weights_file="resnet50_v1.pth",
+        weights_file="pytorchcv/resnet50.pth",
     ),
     ModelSpec(
         "resnet101_v1",
         tv.resnet101_v1,
         "ResNet-101 v1 (stride on the first 1x1 conv; pytorchcv/HAWQ-V3 layout, torchvision names)",
-        weights_file="resnet101_v1.pth",
+        weights_file="pytorchcv/resnet101.pth",
     ),
     ModelSpec(
         "mobilenet_v2",
@@ -59,13 +59,13 @@ for _spec in (
         "mobilenetv2_w1",
         mobilenetv2_cv.mobilenetv2_w1,
         "MobileNetV2 in pytorchcv's layout (HAWQ-V3)",
-        weights_file="mobilenetv2_w1.pth",
+        weights_file="pytorchcv/mobilenetv2_w1.pth",
     ),
     ModelSpec(
         "mobilenet_v1",
         mobilenet_v1.mobilenet_v1,
         "MobileNetV1-1.0 in HMQ's layout",
-        weights_file="mobilenet_v1_imagenet.pth",
+        weights_file="hmq/mobilenet_v1_imagenet.pth",
     ),
     ModelSpec(
         "mobilenet_v1_haq",

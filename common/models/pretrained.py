@@ -3,11 +3,14 @@
 Lookup order for ``pretrained=True``:
 
 1. ``$MPQ_WEIGHTS_DIR/<file>`` (default ``~/.cache/mpq/weights``), where ``<file>`` is the
-   architecture's ``weights_file`` or the file name torchvision would download;
+   architecture's ``weights_file`` (``<origin>/<file>``, the naming scheme of
+   :mod:`common.models.weight_layouts`) or the file name torchvision would download;
 2. torchvision's own cache (``$TORCH_HOME/hub/checkpoints/<file>``);
 3. torchvision's download, only when the machine is online.
 
-Offline, the error says which file to place where. Loading always goes through
+Offline, the error says which file to place where and its source URL. Every tensor must load
+(:func:`load_state_dict_strict`): a tensor that does not fit is an error naming it, and a classifier of
+another class count stays random only with ``new_head=True`` (and a warning). Loading always goes through
 ``torch.load(weights_only=True)``.
 """
 
@@ -113,9 +116,13 @@ def load_pretrained(
 ) -> nn.Module:
     """Load weights into ``model`` in place (see the module docstring for the lookup order).
 
+    A pytorchcv ResNet file is renamed to our names first (:mod:`common.models.weight_layouts`).
+
     Every tensor must load (:func:`load_state_dict_strict`); a classifier of another class count is an
     error unless ``new_head`` confirms it is meant to be new (it then stays random, with a warning).
     """
+    from common.models.weight_layouts import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
+
     if pretrained is True:
         path = _locate(spec)
         if path is None:
@@ -129,6 +136,8 @@ def load_pretrained(
             state = read_state_dict(path)
     else:
         state = read_state_dict(pretrained)
+    if is_pytorchcv_resnet(state):  # pytorchcv's own ResNet files (resnet50_v1, resnet101_v1)
+        state = pytorchcv_resnet_to_torchvision(state)
     load_state_dict_strict(model, state, spec.name, num_classes=num_classes, new_head=new_head)
     return model
 

@@ -6,7 +6,8 @@ One naming scheme for every method: a file published by an original lives at
 
 where ``<origin>`` is the project that published it (``pytorchcv``, ``brecq``, ``hmq``) and ``<file>`` the
 file name it publishes (pytorchcv's store adds an error/hash suffix, ``resnet18-0896-77a56f15.pth``; we drop
-it: ``pytorchcv/resnet18.pth``). Each :class:`WeightSource` knows that path, the URL the file comes from
+it: ``pytorchcv/resnet18.pth``). The registry's ``weights_file`` entries follow the same scheme
+(``pytorchcv/resnet50.pth`` for ``resnet50_v1``, ``hmq/mobilenet_v1_imagenet.pth`` for ``mobilenet_v1``). Each :class:`WeightSource` knows that path, the URL the file comes from
 and the renaming from the original's state-dict keys to our model's keys. A missing file is a
 :class:`~common.models.pretrained.PretrainedWeightsError` naming the file, the URL and the folder; nothing
 falls back to another float network.
@@ -255,13 +256,13 @@ SOURCES[("hmq", "efficientnet_b0")] = WeightSource(
     prepare=hmq_efficientnet_numerics,
 )
 
-# source of each file the registry's ``weights_file`` names (looked up at ``$MPQ_WEIGHTS_DIR/<file>``)
+# source of each file a registry entry's ``weights_file`` names (same ``<origin>/<file>`` scheme)
 FILE_URLS: dict[str, str] = {
-    "resnet50_v1.pth": _PYTORCHCV_STORE.format("resnet50"),
-    "resnet101_v1.pth": _PYTORCHCV_STORE.format("resnet101"),
-    "mobilenetv2_w1.pth": _PYTORCHCV_STORE.format("mobilenetv2_w1"),
+    "pytorchcv/resnet50.pth": _PYTORCHCV_STORE.format("resnet50"),
+    "pytorchcv/resnet101.pth": _PYTORCHCV_STORE.format("resnet101"),
+    "pytorchcv/mobilenetv2_w1.pth": _PYTORCHCV_STORE.format("mobilenetv2_w1"),
     "resnet20_cifar10.pth": _PYTORCHCV_STORE.format("resnet20_cifar10"),
-    "mobilenet_v1_imagenet.pth": _HMQ.format("mobilenet_v1_imagenet.pth"),
+    "hmq/mobilenet_v1_imagenet.pth": _HMQ.format("mobilenet_v1_imagenet.pth"),
 }
 
 

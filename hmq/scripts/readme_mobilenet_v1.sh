@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command of HMQ's README (MobileNetV1, ImageNet, weight compression 8), through torchrun.
 # Usage: NUM_GPU=8 DATA=/data/imagenet bash hmq/scripts/readme_mobilenet_v1.sh [extra flags]
-# DATA needs train/ and validation/ (or val/); MobileNetV1 weights: $MPQ_WEIGHTS_DIR/mobilenet_v1_imagenet.pth
+# DATA needs train/ and validation/ (or val/); MobileNetV1 weights: $MPQ_WEIGHTS_DIR/hmq/mobilenet_v1_imagenet.pth
 set -euo pipefail
 NUM_GPU="${NUM_GPU:-1}"
 DATA="${DATA:-/local_datasets/image_net/}"

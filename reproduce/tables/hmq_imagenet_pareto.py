@@ -11,7 +11,7 @@ from reproduce.tables.model import IMAGENET, CostLookup, Row, Table, needs
 
 PAPER = "HMQ"
 WEIGHTS = {
-    "mobilenet_v1": "the original MobileNetV1 weights ($MPQ_WEIGHTS_DIR/mobilenet_v1_imagenet.pth)",
+    "mobilenet_v1": "the original MobileNetV1 weights ($MPQ_WEIGHTS_DIR/hmq/mobilenet_v1_imagenet.pth)",
     "mobilenet_v2": "torchvision's MobileNetV2 weights",
     "resnet50": "torchvision's ResNet-50 weights",
     "efficient_net": "torchvision's EfficientNet-B0 weights",
