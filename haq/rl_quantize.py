@@ -45,6 +45,7 @@ from common.runtime import (
     set_resume_hint,
     set_threads,
 )
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from haq.lib.env.budget import kmeans_size, latency_cost, reference_latency
 from haq.lib.env.embedding import quantizable_modules, state_embedding
@@ -69,6 +70,10 @@ def str2bool(v: str) -> bool:
     if v.lower() in ("0", "false", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean, got {v!r}")
+
+
+UNUSED_FLAGS = ("max_episode_length", "init_w", "epsilon")
+"""Original flags the original never read either: accepted, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,6 +313,7 @@ def train(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
     check_args(args)
     set_threads(args.threads)
     if args.gpu_id is not None:

@@ -72,6 +72,7 @@ from common.runtime.checks import (
     load_state_dict_checked,
 )
 from common.runtime.cli import set_resume_hint
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.guard import LossGuard, check_finite
 from common.runtime.runlog import add_logging_args
 from hawq.utils.checkpoints import (
@@ -97,6 +98,10 @@ from hawq.utils.quantization_utils.quant_modules import QuantBnConv2d
 
 log = logging.getLogger("hawq.quant_train")
 TEACHER_ARCHS = {"resnet101": "resnet101_v1", "resnet50": "resnet50_v1", "resnet101b": "resnet101"}
+
+
+UNUSED_FLAGS = ("dist_url",)
+"""Accepted for the original command lines, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -630,6 +635,7 @@ def _costs(cfg: BitConfig, conventions: Sequence[str]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "torchrun's env:// rendezvous is used instead")
     check_args(args)
     return run(args)
 

@@ -59,8 +59,8 @@ from common.runtime import (
     unwrap_model,
     wrap_ddp,
 )
-from common.runtime.ddp_sync import convert_sync_batchnorm
 from common.runtime.compat_flags import warn_unused_flags
+from common.runtime.ddp_sync import convert_sync_batchnorm
 from common.runtime.runlog import add_logging_args
 from hmq.block import HMQ, HmqControl
 from hmq.compression import (
@@ -91,7 +91,7 @@ DEFAULT_NETWORK = "resnet20"
 PRESET = {"ImageNet": "hmq", "CIFAR10": "cifar", "digits": "digits"}
 
 
-UNUSED_FLAGS = ('tag',)
+UNUSED_FLAGS = ("tag",)
 """Original flags the original never read either: accepted, a warning when set."""
 
 
@@ -467,7 +467,7 @@ def _wrap(run: _Run) -> nn.Module:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, 'the original never read it either')
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
     validate_args(args)
     set_threads(args.threads)
     if args.resume is not None and not Path(args.resume).is_file():

@@ -54,6 +54,7 @@ from common.runtime import (
     set_rng_state,
     set_threads,
 )
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from ompq.PTQ.bit_list import expand_bit_list, layer_names, parse_bit_cfg
 from ompq.PTQ.quant.fold_bn import fold_all_bn
@@ -66,6 +67,10 @@ ARCHS = {
     "tiny_resnet": "tiny_resnet",
     "tiny_mobilenet_v2": "tiny_mobilenet_v2",
 }
+
+
+UNUSED_FLAGS = ("use_bias", "vcorr", "bcorr")
+"""No-ops in the original: accepted, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +287,7 @@ class _Resumable:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "it was a no-op in the original too")
     refuse_distributed("python -m ompq.PTQ.main_imagenet")
     set_threads(args.threads)
     name = check_args(args)

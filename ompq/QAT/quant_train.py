@@ -33,6 +33,7 @@ from common.runtime import (
     load_checkpoint,
     run_main,
 )
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from hawq import quant_train as hawq_qt
 from hawq.utils.checkpoints import load_float_state, load_quantized_state, state_dict_of
@@ -43,6 +44,10 @@ from ompq.QAT.bit_config import bit_config_dict
 
 log = hawq_qt.log
 ARCHS = ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1", "tiny_resnet")
+
+
+UNUSED_FLAGS = ("dist_url",)
+"""Accepted for the original command lines, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +229,7 @@ def ompq_epoch_schedule(trainer: hawq_qt.Trainer, epoch: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "torchrun's env:// rendezvous is used instead")
     check_args(args)
     try:
         return hawq_qt.run(

@@ -45,12 +45,17 @@ from common.runtime import (
     seed_everything,
     set_threads,
 )
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from ompq.mixed_bit.search import search
 from ompq.mixed_bit.search_model import MODEL_NAMES, build_search_model, check_cfg, parse_cfg, resolve_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+UNUSED_FLAGS = ("gpu",)
+"""Accepted for the original command lines, a warning when set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +169,7 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "use --device")
     set_threads(args.threads)
     name = check_args(args)
     digits = args.dataset == "digits"

@@ -26,6 +26,7 @@ from common.runtime import (
     check_positive,
     set_threads,
 )
+from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from proqha.cost import PAIRINGS
 from proqha.data import SCORE_BATCH_MODES
@@ -160,8 +161,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+UNUSED_FLAGS = ("gpus", "cutout", "eval_freq")
+"""Original flags never read here (``--device`` picks the device): a warning when set."""
+
+
 def check_args(args: argparse.Namespace, prog: str = "") -> argparse.Namespace:
     """Range checks the original left to crashes, and the output (``--out`` is a file for ``measure/compute.py``)."""
+    warn_unused_flags(
+        args, build_parser(prog), UNUSED_FLAGS, "the original never read it either, or --device does it"
+    )
     if args.resume is not None and not os.path.isfile(args.resume):
         raise UsageError(f"--resume {args.resume}: no such file")
     if args.bits_file is not None and not os.path.isfile(args.bits_file):
