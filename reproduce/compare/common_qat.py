@@ -74,6 +74,17 @@ def raise_weight_bits(cfg: BitConfig, minimum: int = MIN_WEIGHT_BITS) -> tuple[B
     ]
 
 
+def common_qat_unsupported(arch: str) -> str | None:
+    """Why the common path cannot train ``arch`` (HAWQ-V3's quantized model zoo lacks it), or None."""
+    from hawq.utils.models import build_quantized_model
+
+    try:
+        build_quantized_model(arch, num_classes=10)
+    except (Exception, SystemExit) as e:
+        return f"the common QAT path (HAWQ-V3's modules) has no {arch}: {' '.join(str(e).split())[:120]}"
+    return None
+
+
 def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
     """The ``hawq.quant_train`` command line of the common path."""
     r = ctx.recipe

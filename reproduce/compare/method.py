@@ -58,6 +58,9 @@ class Context:
     #: the common QAT path's activation ranges: "unsigned" (every activation below 8 bits asymmetric) or "hawq"
     #: (HAWQ-V3's own rule: only 4-bit activations asymmetric)
     common_acts: str = "unsigned"
+    #: the search effort preset: "quick" (CPU-sized, the default of ``make reproduce``), "paper" (each paper's own
+    #: search effort) or "custom" (the quick searches with the recipe taken from the flags); ``quick=True`` wins
+    effort: str = "quick"
 
 
 @dataclass
@@ -80,6 +83,10 @@ class Method(ABC):
     name: str = ""
     #: the label in tables and plots
     label: str = ""
+
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """Why this adapter cannot run ``arch`` on ``data`` at ``image_size`` px, or None when it can."""
+        return None
 
     @abstractmethod
     def search(self, ctx: Context, out: Path) -> SearchOutcome:

@@ -20,9 +20,12 @@ COLUMNS = (
     ("within", "within budget"),
     ("search_s", "search s"),
     ("search_images", "search images"),
+    ("effort", "effort"),
     ("acc_own", "top-1 own %"),
     ("acc_common", "top-1 common QAT %"),
     ("finetune_s", "fine-tune s (own + common)"),
+    ("seeds", "seeds"),
+    ("ties", "ties (|Δ top-1| < std)"),
     ("notes", "notes"),
 )
 
@@ -32,13 +35,25 @@ def _fmt(key: str, value: Any) -> str:
         return "-"
     if key == "within":
         return ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in value.items())
-    if key == "notes":
-        return "; ".join(value)
+    if key in ("notes", "ties"):
+        return "; ".join(value) if value else "-"
     if isinstance(value, float):
         if key in ("search_s", "finetune_s"):
             return f"{value:.1f}"
         return f"{value:.4g}" if key == "GBOPs" else f"{value:.2f}"
     return str(value)
+
+
+def cell(row: dict[str, Any], key: str) -> str:
+    """One table cell: ``mean ± std`` for a top-1 with a ``<key>_std``, ``mean (min-max)`` for a cost with a range."""
+    text = _fmt(key, row.get(key))
+    if row.get(f"{key}_std") is not None and row.get(key) is not None:
+        return f"{text} ± {row[key + '_std']:.2f}"
+    if row.get(f"{key}_range") is not None and row.get(key) is not None:
+        lo, hi = row[f"{key}_range"]
+        if lo != hi:
+            return f"{text} ({_fmt(key, float(lo))}-{_fmt(key, float(hi))})"
+    return text
 
 
 def bits_string(layers: dict[str, tuple[int, int]]) -> str:
@@ -49,7 +64,7 @@ def bits_string(layers: dict[str, tuple[int, int]]) -> str:
 def to_markdown(rows: Sequence[dict[str, Any]], header: Sequence[str]) -> str:
     lines = [*header, "", "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        cells = [_fmt(k, r.get(k)).replace("|", "\\|") for k, _ in COLUMNS]
+        cells = [cell(r, k).replace("|", "\\|") for k, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -59,7 +74,7 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([k for k, _ in COLUMNS])
     for r in rows:
-        writer.writerow(["" if r.get(k) is None else _fmt(k, r.get(k)) for k, _ in COLUMNS])
+        writer.writerow(["" if r.get(k) is None else cell(r, k) for k, _ in COLUMNS])
     return buf.getvalue()
 
 
@@ -90,11 +105,14 @@ def pareto_plot(
     for i, r in enumerate(rows):
         color = colors[i % len(colors)]
         if r.get("acc_own") is not None:
-            ax.scatter(r["size_kB"], r["acc_own"], color=color, marker="o", s=50, label=f"{r['label']} (own)")
+            ax.errorbar(
+                r["size_kB"], r["acc_own"], yerr=r.get("acc_own_std"), color=color, marker="o", ms=7, capsize=3,
+                ls="none", label=f"{r['label']} (own)",
+            )  # fmt: skip
         if r.get("acc_common") is not None:
-            ax.scatter(
-                r["size_kB"], r["acc_common"], facecolors="none", edgecolors=color, marker="s", s=70,
-                label=f"{r['label']} (common QAT)",
+            ax.errorbar(
+                r["size_kB"], r["acc_common"], yerr=r.get("acc_common_std"), color=color, marker="s", ms=8,
+                mfc="none", capsize=3, ls="none", label=f"{r['label']} (common QAT)",
             )  # fmt: skip
             common_points.append((r["size_kB"], r["acc_common"]))
     front = pareto_front(common_points)
@@ -103,7 +121,7 @@ def pareto_plot(
     if float_acc is not None:
         ax.axhline(float_acc, color="black", lw=0.8, ls=":", label=f"float {float_acc:.2f} %")
     ax.set_xlabel("model size (kB, weights)")
-    ax.set_ylabel("top-1 on digits val (%)")
+    ax.set_ylabel("top-1 on the validation split (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))

@@ -1,8 +1,14 @@
-"""``python -m reproduce.compare``: the five methods side by side on ``digits`` under one budget.
+"""``python -m reproduce.compare``: the five methods side by side under one budget, on any model and data.
+
+``--arch`` is a registered model (``tiny_resnet``, ``tiny_mobilenet_v2``, ``resnet20``, ``resnet18``, ``resnet50``,
+``mobilenet_v2``, ...), ``--data`` is ``digits``, ``cifar10:/path`` or an ImageFolder root (``train/``, ``val/``),
+``--image-size`` the side of the images; the number of classes is taken from the data. Each adapter says whether it
+can search that model on that data (``Method.unsupported``): a pair it cannot run is a table row reading
+"unsupported: <reason>" (or a one-line error when the method was named in ``--methods``).
 
 Steps, each resumable (a step whose ``step.json`` exists is read back, not rerun; ``--force`` reruns):
 
-1. the float ``tiny_resnet`` trained once (``reproduce.baseline_digits``), or ``--float-checkpoint``;
+1. the float model trained once (``reproduce.baseline_digits``), or ``--float-checkpoint``;
 2. uniform W8A8 and W4A4 (first and last layer at W8A8) fine-tuned on the common QAT path;
 3. per method: the search under the budget (wall seconds and images drawn from the data are counted
    around it), its cost measured by :mod:`reproduce.compare.budget`, the fine-tune with the method's own
@@ -20,7 +26,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,36 +50,66 @@ from common.runtime import (
 )
 from common.runtime.errors import UsageError
 from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure, pinned_layers, within
-from reproduce.compare.common_qat import finetune_common
+from reproduce.compare.common_qat import common_qat_unsupported, finetune_common
 from reproduce.compare.method import Context, Recipe
 from reproduce.compare.methods import NAMES, load_method
 from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
+from reproduce.compare.seeds import mark_ties, merge_seeds
 
-ARCH = "tiny_resnet"
-DATA = "digits"
-IMAGE_SIZE = 32
-NUM_CLASSES = 10
+#: the effort presets and the fine-tuning epochs each gives the shared recipe (custom: --epochs must be given);
+#: paper: HAWQ-V3's and OMPQ's 90-epoch QAT (HMQ fine-tunes 20, HAQ and ProQHA 30: one recipe serves all)
+EFFORTS = ("quick", "paper", "custom")
+EPOCHS = {"quick": 2, "paper": 90}
+
+#: the architectures the benchmark is documented and tested with (any registered model is accepted)
+ARCHES = ("tiny_resnet", "tiny_mobilenet_v2", "resnet20", "resnet18", "resnet50", "mobilenet_v2")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reproduce.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/reproduce/compare"))
-    p.add_argument("--methods", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated subset of {','.join(NAMES)} (default: all; pairs a method cannot run are "
+        "reported as unsupported, while a named one that cannot run is an error)",
+    )
+    p.add_argument("--arch", default="tiny_resnet", help=f"registered model, e.g. {', '.join(ARCHES)}")
+    p.add_argument("--data", default="digits", help="digits, cifar10:/path or an ImageFolder root")
+    p.add_argument("--image-size", type=int, default=32, help="image side in pixels")
     p.add_argument(
         "--wbits", type=float, default=4.5, help="budget: average weight bits of the searched layers"
     )
     p.add_argument("--abits", type=float, default=4.5, help="budget: activation bits in the reference BOPs")
-    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (every method, both paths)")
+    p.add_argument(
+        "--effort",
+        choices=EFFORTS,
+        default="quick",
+        help="quick: CPU-sized searches (the default of make reproduce); paper: each paper's own search effort "
+        "(every adapter's docstring lists it); custom: the quick searches with --epochs required",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"fine-tuning epochs (every method, both paths); default by --effort: {EPOCHS}",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--wd", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the first seed")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="run every search and fine-tune for seeds --seed .. --seed+N-1; the table gives mean ± std",
+    )
     p.add_argument("--baseline-epochs", type=int, default=15, help="epochs of the float model")
     p.add_argument(
         "--float-checkpoint",
         type=Path,
         default=None,
-        help="use this float tiny_resnet (its run folder's final.json gives the float top-1) instead of training one",
+        help="use this float --arch model (its run folder's final.json gives the float top-1) instead of training one",
     )
     p.add_argument("--no-common-qat", action="store_true", help="skip the common QAT path for the methods")
     p.add_argument(
@@ -122,12 +158,19 @@ def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
 
     def train() -> dict[str, Any]:
         result = baseline_digits.main(
-            ["--arch", ARCH, "--epochs", str(epochs), "--out", str(folder), "--device", args.device,
-             "--seed", str(args.seed), "--resume", str(folder) if (folder / "checkpoint.pth.tar").exists() else ""]
+            ["--arch", args.arch, "--data", args.data, "--image-size", str(args.image_size),
+             "--epochs", str(epochs), "--out", str(folder), "--device", args.device, "--seed", str(args.seed), "--resume", str(folder) if (folder / "checkpoint.pth.tar").exists() else ""]
         )  # fmt: skip
         return {"val_acc1": result["val_acc1"], "epochs": epochs}
 
-    result = _step(folder, {"epochs": epochs, "seed": args.seed}, args.force, train)
+    key = {
+        "epochs": epochs,
+        "seed": args.seed,
+        "arch": args.arch,
+        "data": args.data,
+        "image_size": args.image_size,
+    }
+    result = _step(folder, key, args.force, train)
     return folder / "checkpoint.pth.tar", float(result["val_acc1"])
 
 
@@ -152,7 +195,12 @@ def _uniform(ctx: Context, w: int, a: int, out: Path, key: dict[str, Any], force
 
     def run() -> dict[str, Any]:
         cfg = uniform_bitconfig(
-            ARCH, w, a, keep_first_last=PINNED_BITS, num_classes=NUM_CLASSES, input_size=IMAGE_SIZE
+            ctx.arch,
+            w,
+            a,
+            keep_first_last=PINNED_BITS,
+            num_classes=ctx.num_classes,
+            input_size=ctx.image_size,
         )
         path = write_bitconfig(cfg, folder / "bit_config.json")
         seed_everything(ctx.recipe.seed)
@@ -176,7 +224,7 @@ def _method(
         outcome = method.search(ctx, folder / "search")
         return {
             "search_s": time.perf_counter() - started,
-            "search_images": DigitsDataset.served - served,
+            "search_images": DigitsDataset.served - served if ctx.data == "digits" else None,
             **_cost_row(ctx, outcome.bitconfig),
             "search_notes": outcome.notes,
         }
@@ -230,14 +278,60 @@ def _method(
     return row
 
 
-def check_args(args: argparse.Namespace) -> None:
+def data_classes(data: str, image_size: int) -> int:
+    """The number of classes of ``--data`` (a missing or malformed folder is a one-line error)."""
+    if data == "digits":
+        return 10
+    from common.data import build_datasets
+
+    _, _, classes = build_datasets(data, preset="none", image_size=image_size)
+    return classes
+
+
+def check_arch(arch: str) -> None:
+    """``--arch`` must be a registered model."""
+    from common.models import available_models
+
+    if arch not in available_models():
+        raise UsageError(f"unknown --arch {arch!r}; e.g. {', '.join(ARCHES)} (any name of common.models)")
+
+
+def plan_methods(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The methods to run and, for those that cannot run ``--arch`` on ``--data``, the reason.
+
+    A method named in ``--methods`` that cannot run is a one-line error; with the default (all methods) it
+    becomes an "unsupported" row of the table.
+    """
+    named = args.methods is not None
+    names = [n.strip() for n in (args.methods or ",".join(NAMES)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
+    reasons = {}
+    for name in names:
+        reason = load_method(name).unsupported(args.arch, args.data, args.image_size)
+        if reason is not None:
+            reasons[name] = reason
+    if named and reasons:
+        name, reason = next(iter(reasons.items()))
+        raise UsageError(f"--methods {name} cannot run --arch {args.arch} on {args.data}: {reason}")
+    return names, reasons
+
+
+def check_args(args: argparse.Namespace, num_classes: int) -> None:
     """Bad flags and a --float-checkpoint of another model as one-line errors before any step runs."""
+    if args.epochs is None:
+        if args.effort == "custom":
+            raise UsageError("--effort custom needs --epochs")
+        args.epochs = EPOCHS[args.effort]
     check_range("--wbits", args.wbits, 2, 32)
     check_range("--abits", args.abits, 2, 32)
     for flag in ("epochs", "batch_size", "baseline_epochs"):
         check_at_least("--" + flag.replace("_", "-"), getattr(args, flag), 1)
+    check_at_least("--seeds", args.seeds, 1)
     check_positive("--lr", args.lr)
     check_at_least("--wd", args.wd, 0)
+    check_at_least("--image-size", args.image_size, 8)
     check_output_dir("--out", args.out)
     if args.float_checkpoint is not None:
         from common.models import build_model
@@ -246,45 +340,42 @@ def check_args(args: argparse.Namespace) -> None:
         state = state_dict_from(
             load_checkpoint(args.float_checkpoint), args.float_checkpoint, "--float-checkpoint"
         )
-        check_state_dict_fits(build_model(ARCH, num_classes=NUM_CLASSES), state, source)
+        check_state_dict_fits(build_model(args.arch, num_classes=num_classes), state, source)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = build_parser().parse_args(argv)
-    names = [n.strip() for n in args.methods.split(",") if n.strip()]
-    unknown = [n for n in names if n not in NAMES]
-    if unknown:
-        raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
-    check_args(args)
-    set_threads(args.threads)
-    set_resume_hint(f"the same command (--out {args.out}: finished steps are read back, not rerun)")
-    args.out.mkdir(parents=True, exist_ok=True)
+def _run_seed(
+    ctx: Context,
+    args: argparse.Namespace,
+    out: Path,
+    names: list[str],
+    unsupported: dict[str, str],
+    no_common: str | None,
+    checkpoint: Path,
+) -> list[dict[str, Any]]:
+    """The uniform rows and every method's row for one seed (``ctx.seed``), steps kept under ``out``."""
     total = 2 + len(names)
-    print(f"[compare 1/{total}] float {ARCH} on {DATA}", flush=True)
-    checkpoint, float_acc = _float_model(args)
-    layers = bench_layers(ARCH, IMAGE_SIZE, NUM_CLASSES)
-    budget = Budget(args.wbits, args.abits)
-    ctx = Context(
-        ARCH, DATA, IMAGE_SIZE, NUM_CLASSES, checkpoint, budget, layers, budget.limits(layers),
-        Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
-        args.common_acts,
-    )  # fmt: skip
-    limits = ctx.limits
-    print(
-        f"budget: {budget.describe()}: avg weight bits <= {limits.avg_wbits:.3f}, "
-        f"size <= {limits.size_kb:.2f} kB, BOPs <= {limits.gbops:.4f} G",
-        flush=True,
-    )
     print(f"[compare 2/{total}] uniform W8A8 and W4A4 on the common QAT path", flush=True)
     key = {
-        "float": _fingerprint(checkpoint), "budget": [budget.wbits, budget.abits], "seed": args.seed,
-        "quick": args.quick, "device": args.device,
+        "float": _fingerprint(checkpoint), "budget": [ctx.budget.wbits, ctx.budget.abits], "seed": ctx.seed,
+        "quick": args.quick, "effort": args.effort, "device": args.device, "arch": args.arch, "data": args.data,
+        "image_size": args.image_size,
     }  # fmt: skip
     train_key = {**key, "recipe": asdict(ctx.recipe), "common_acts": args.common_acts}
-    rows = [_uniform(ctx, w, w, args.out, train_key, args.force) for w in (8, 4)]
+    if no_common is None:
+        rows = [_uniform(ctx, w, w, out, train_key, args.force) for w in (8, 4)]
+    else:
+        rows = [{"label": f"uniform W{w}A{w}", "unsupported": True, "notes": [f"unsupported: {no_common}"]}
+                for w in (8, 4)]  # fmt: skip
+        print(f"  uniform rows and common QAT column: unsupported: {no_common}", flush=True)
     for i, name in enumerate(names, start=3):
+        if name in unsupported:
+            method = load_method(name)
+            print(f"[compare {i}/{total}] {name}: unsupported: {unsupported[name]}", flush=True)
+            rows.append({"label": method.label, "method": name, "unsupported": True,
+                         "notes": [f"unsupported: {unsupported[name]}"]})  # fmt: skip
+            continue
         print(f"[compare {i}/{total}] {name}: search, own fine-tune, common QAT", flush=True)
-        row = _method(ctx, name, args.out, not args.no_common_qat, key, args.force)
+        row = _method(ctx, name, out, not args.no_common_qat and no_common is None, key, args.force)
         rows.append(row)
         status = (
             "FAILED (see error.txt)"
@@ -292,8 +383,48 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             else f"top-1 own {row.get('acc_own', float('nan')):.2f}%"
         )
         print(f"  {name}: {status}", flush=True)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    check_arch(args.arch)
+    num_classes = data_classes(args.data, args.image_size)
+    names, unsupported = plan_methods(args)
+    check_args(args, num_classes)
+    set_threads(args.threads)
+    set_resume_hint(f"the same command (--out {args.out}: finished steps are read back, not rerun)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    total = 2 + len(names)
+    print(f"[compare 1/{total}] float {args.arch} on {args.data}", flush=True)
+    checkpoint, float_acc = _float_model(args)
+    layers = bench_layers(args.arch, args.image_size, num_classes)
+    budget = Budget(args.wbits, args.abits)
+    ctx = Context(
+        args.arch, args.data, args.image_size, num_classes, checkpoint, budget, layers, budget.limits(layers),
+        Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
+        args.common_acts, "smoke" if args.quick else args.effort,
+    )  # fmt: skip
+    limits = ctx.limits
+    print(
+        f"budget: {budget.describe()}: avg weight bits <= {limits.avg_wbits:.3f}, "
+        f"size <= {limits.size_kb:.2f} kB, BOPs <= {limits.gbops:.4f} G",
+        flush=True,
+    )
+    no_common = common_qat_unsupported(args.arch)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    per_seed = []
+    for seed in seeds:
+        seed_ctx = replace(ctx, seed=seed, recipe=replace(ctx.recipe, seed=seed))
+        out = args.out if args.seeds == 1 else args.out / f"seed{seed}"
+        if args.seeds > 1:
+            print(f"== seed {seed} ({seeds.index(seed) + 1} of {len(seeds)}) under {out}", flush=True)
+        per_seed.append(_run_seed(seed_ctx, args, out, names, unsupported, no_common, checkpoint))
+    rows = per_seed[0] if args.seeds == 1 else merge_seeds(per_seed, seeds)
+    if args.seeds == 1:
+        mark_ties(rows)
     header = [
-        f"# Cross-method benchmark: {ARCH} on {DATA}",
+        f"# Cross-method benchmark: {args.arch} on {args.data} at {args.image_size} px ({num_classes} classes)",
         "",
         "Generated by `python -m reproduce.compare` (part of `make reproduce`); do not edit by hand.",
         "",
@@ -303,19 +434,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"* fine-tuning recipe (own code and common QAT path): {ctx.recipe.epochs} epochs, batch "
         f"{ctx.recipe.batch_size}, lr {ctx.recipe.lr:g}, weight decay {ctx.recipe.weight_decay:g}, seed {ctx.recipe.seed}"
         + (" (--quick: 1 epoch on 5 % of the data)" if args.quick else ""),
+        f"* search effort: {ctx.effort} (`--effort`; smoke = `--quick`); each adapter's docstring lists its settings",
         "* search images: images drawn from the data during the search; search s: its wall time on this machine",
         "* costs: every conv/linear layer, float layers at 32 bits; size = weights only (reproduce/compare/budget.py)",
     ]  # fmt: skip
     result = {
-        "arch": ARCH, "data": DATA, "float_acc1": float_acc, "float_checkpoint": str(checkpoint),
+        "arch": args.arch, "data": args.data, "image_size": args.image_size, "num_classes": num_classes,
+        "float_acc1": float_acc, "float_checkpoint": str(checkpoint),
         "budget": {"wbits": budget.wbits, "abits": budget.abits, **limits.as_dict()},
-        "recipe": asdict(ctx.recipe), "quick": args.quick, "rows": rows,
+        "recipe": asdict(ctx.recipe), "quick": args.quick, "effort": ctx.effort, "rows": rows,
     }  # fmt: skip
+    for row in rows:
+        row["effort"] = ctx.effort
     write_json_atomic(args.out / "results.json", result)
     atomic_write_text(args.out / "compare.md", to_markdown(rows, header))
     atomic_write_text(args.out / "compare.csv", to_csv(rows))
     plotted = [r for r in rows if "size_kB" in r]
-    pareto_plot(plotted, args.out / "pareto.png", f"{ARCH} on {DATA}: top-1 against size", float_acc)
+    pareto_plot(
+        plotted, args.out / "pareto.png", f"{args.arch} on {args.data}: top-1 against size", float_acc
+    )
     bit_chart(plotted, [l.name for l in layers], args.out / "bits.png", "bits per layer (w/a; colour: w)")
     print(
         f"comparison table: {args.out / 'compare.md'}\nPareto plot: {args.out / 'pareto.png'}\n"

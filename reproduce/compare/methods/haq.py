@@ -54,11 +54,17 @@ class Effort:
     bsize: int
 
 
-#: quick: a few seconds (tests); full: about 60 s on a 2-core CPU
+#: smoke (tests): a few seconds; quick: about 60 s on a 2-core CPU; paper: HAQ's 21 + 579 episodes on 20k/10k images
 EFFORT = {
-    True: Effort(warmup=0, episodes=2, train_size=32, val_size=16, data_bsize=16, bsize=8),
-    False: Effort(warmup=5, episodes=16, train_size=320, val_size=64, data_bsize=64, bsize=64),
+    "smoke": Effort(warmup=0, episodes=2, train_size=32, val_size=16, data_bsize=16, bsize=8),
+    "quick": Effort(warmup=5, episodes=16, train_size=320, val_size=64, data_bsize=64, bsize=64),
+    "paper": Effort(warmup=20, episodes=579, train_size=20000, val_size=10000, data_bsize=256, bsize=64),
 }
+
+
+def effort(ctx: Context) -> Effort:
+    """The :class:`Effort` of ``ctx``: smoke (``ctx.quick``), paper, or the CPU-sized quick preset."""
+    return EFFORT["smoke" if ctx.quick else "paper" if ctx.effort == "paper" else "quick"]
 
 
 def haq_arch(arch: str) -> str:
@@ -85,13 +91,26 @@ class HaqMethod(Method):
     name = "haq"
     label = "HAQ"
 
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """HAQ builds ``q<arch>`` for any registered model; its ``--dataset`` names a fixed class count, so the
+        adapter drives it on ``digits`` only (image folders would need HAQ's ``--data_name`` per data set)."""
+        from haq.models import ArchError, base_arch
+
+        try:
+            base_arch(haq_arch(arch))
+        except ArchError as e:
+            return f"HAQ cannot build {haq_arch(arch)} ({e})"
+        if data != "digits":
+            return "the HAQ adapter runs on digits only (HAQ's --dataset/--data_name fix the class count)"
+        return None
+
     def table_argv(self, ctx: Context, path: Path) -> list[str]:
         """``build_table`` command line of the BOPs table."""
         return ["--arch", haq_arch(ctx.arch), "--dataset", ctx.data, "--mode", "bops", "--out", str(path)]
 
     def search_argv(self, ctx: Context, table: Path, ratio: float, out: Path) -> list[str]:
         """``rl_quantize`` command line of the linear search."""
-        e = EFFORT[ctx.quick]
+        e = effort(ctx)
         return [
             "--arch", haq_arch(ctx.arch), "--dataset", ctx.data, "--dataset_root", ctx.data,
             "--linear_quantization", "--min_bit", str(MIN_BIT), "--max_bit", str(MAX_BIT), "--float_bit", "8",
@@ -121,7 +140,7 @@ class HaqMethod(Method):
         cfg.costs = {**cfg.costs, **measure(ctx.layers, bits).as_dict(), "limits": ctx.limits.as_dict()}
         cfg.source = f"{cfg.source}; conv1 written at W8A8 for the benchmark"
         path = write_bitconfig(cfg, out / "bit_config.json")
-        e = EFFORT[ctx.quick]
+        e = effort(ctx)
         notes = [
             f"BOPs limit as HAQ's latency budget: table T=MACs*w*a, preserve_ratio {ratio:.4f} of all-8/8 "
             "(stem charged at 8/8); size not enforced (linear mode has no size budget), only measured",

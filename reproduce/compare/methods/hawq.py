@@ -9,6 +9,7 @@ once the first conv and the FC are paid at W8A8. HAWQ-V3's own fine-tuning *is* 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,9 +21,38 @@ from reproduce.compare.common_qat import finetune_common
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
 
 
+def add_perturbations(traces: Path, checkpoint: Path) -> None:
+    """Write each layer's ``delta8``/``delta4`` (HAWQ-V3's ||Q_b(W) - W||^2) from the float checkpoint into ``traces``.
+
+    ``hawq.ilp`` would otherwise rebuild the model with the registry's default head (1000 classes for the
+    torchvision ResNets), which a checkpoint trained on other data does not fit.
+    """
+    from common.runtime import load_checkpoint, state_dict_from, write_json_atomic
+    from hawq import ilp
+
+    data = json.loads(traces.read_text(encoding="utf-8"))
+    state = state_dict_from(load_checkpoint(checkpoint), checkpoint, "float checkpoint")
+    for name, entry in data["layers"].items():
+        weight = state.get(f"{name}.weight")
+        if weight is not None and ("delta8" not in entry or "delta4" not in entry):
+            entry["delta8"] = float(ilp.quant_perturbation(weight.float(), 8))
+            entry["delta4"] = float(ilp.quant_perturbation(weight.float(), 4))
+    write_json_atomic(traces, data)
+
+
 class HawqMethod(Method):
     name = "hawq"
     label = "HAWQ-V3"
+
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """HAWQ-V3's quantized model zoo (``hawq.utils.models``) has the ResNets only."""
+        from hawq.utils.models import build_quantized_model
+
+        try:
+            build_quantized_model(arch, num_classes=10)
+        except (Exception, SystemExit) as e:
+            return f"HAWQ-V3 has no quantized {arch} ({' '.join(str(e).split())[:120]})"
+        return None
 
     def hessian_argv(self, ctx: Context, traces: Path) -> list[str]:
         batch, probes = (8, 2) if ctx.quick else (128, 50)
@@ -38,6 +68,7 @@ class HawqMethod(Method):
 
         traces = out / "traces.json"
         hessian.main(self.hessian_argv(ctx, traces))
+        add_perturbations(traces, ctx.float_checkpoint)
         problem = ilp.load_traces(traces, ctx.arch, str(ctx.float_checkpoint))
         info = {layer.name: layer for layer in ctx.layers}
         fixed = {name: (PINNED_BITS, PINNED_BITS) for name in info if name not in problem.layers}

@@ -66,11 +66,14 @@ class SearchEffort:
 
 FULL = SearchEffort(4, 0.5, 16, 1, 3, None, 0.5, 0.05, 3)
 QUICK = SearchEffort(2, 0.05, 8, 1, 2, 1, 2.0, 0.2, 2)
+#: ``--effort paper``: HMQ's defaults (30 search epochs on all the data at batch 256, 5 epochs per target step and
+#: temperature cycle, 4 target steps, logit learning rates 0.01/0.01); the adapter's extra epochs stay
+PAPER = SearchEffort(30, 1.0, 256, 5, 4, None, 0.01, 0.01, 3)
 
 
 def effort(ctx: Context) -> SearchEffort:
-    """The :class:`SearchEffort` of ``ctx`` (quick or full)."""
-    return QUICK if ctx.quick else FULL
+    """The :class:`SearchEffort` of ``ctx``: smoke (``ctx.quick``), paper, or the CPU-sized quick preset."""
+    return QUICK if ctx.quick else PAPER if ctx.effort == "paper" else FULL
 
 
 def target_compression(ctx: Context) -> float:
@@ -187,6 +190,12 @@ def benchmark_bitconfig(cfg: BitConfig, layers: list[LayerInfo], source: str) ->
 class HmqMethod(Method):
     name = "hmq"
     label = "HMQ"
+
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """HMQ quantizes any conv/linear model; the adapter maps data to HMQ's ``digits`` or ``ImageNet``."""
+        if data.startswith("cifar10:"):
+            return "HMQ's --dataset has digits and ImageNet folders only; cifar10: pickles are not read"
+        return None
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:
         """HMQ's search under the weight limit (plus extra resumed epochs while a limit is missed)."""

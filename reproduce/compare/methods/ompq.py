@@ -44,12 +44,22 @@ from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
 
-#: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh)
+#: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh); ``--effort paper`` uses the paper's
 BETA = 1.0
+PAPER_BETA = 10.0
 #: OMPQ's QAT weight bit range (allocation bounds x in [0.5, 1] of 8 bits)
 WEIGHT_BITS = (4, 8)
 #: the global activation bit-widths the adapter may pass as --abits
 ABITS_RANGE = (2, 8)
+#: the most searchable entries whose floor/ceil rounding OMPQ's exhaustive depth-first search finishes in seconds
+MAX_DFS_ENTRIES = 24
+
+
+def beta(ctx: Context) -> float:
+    """β of ``ctx``'s effort: the paper's 10 for ``--effort paper``, else the digits script's 1."""
+    return PAPER_BETA if ctx.effort == "paper" and not ctx.quick else BETA
+
+
 #: images of the one search batch: the paper's N, and the quick-mode N
 SEARCH_IMAGES = 32
 QUICK_SEARCH_IMAGES = 8
@@ -140,12 +150,29 @@ class OmpqMethod(Method):
     name = "ompq"
     label = "OMPQ"
 
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """OMPQ's search models (``ompq.mixed_bit.search_model``): its ResNets, MobileNetV2 and the tiny models."""
+        from ompq.mixed_bit.search_model import build_search_model, resolve_model
+        from ompq.mixed_bit.searchable import searchable_entries
+
+        try:
+            model = build_search_model(resolve_model(arch), 10)
+        except (Exception, SystemExit) as e:
+            return f"OMPQ has no search model for {arch} ({' '.join(str(e).split())[:120]})"
+        n = len(searchable_entries(model, "QAT"))
+        if n > MAX_DFS_ENTRIES:
+            return (
+                f"{arch} has {n} OMPQ entries; OMPQ's depth-first rounding (allocation.dfs_bit) tries up to 2^n "
+                f"floor/ceil assignments, beyond {MAX_DFS_ENTRIES} entries it does not finish"
+            )
+        return None
+
     def search_argv(self, ctx: Context, base: Path, out: Path, plan: SearchPlan) -> list[str]:
         """The ``ompq.mixed_bit.feature_extract`` command line of the search."""
         images = QUICK_SEARCH_IMAGES if ctx.quick else SEARCH_IMAGES
         return [
             "--model", ctx.arch, "--dataset", ctx.data, "--save_path", ctx.data, "--path", str(base),
-            "--model_size", repr(plan.model_size_mb), "--beta", repr(BETA), "--quant_type", "QAT",
+            "--model_size", repr(plan.model_size_mb), "--beta", repr(beta(ctx)), "--quant_type", "QAT",
             "--abits", str(plan.abits), "--rounding", "dfs", "--train_batch_size", str(images),
             "--manual_seed", str(ctx.seed), "--image_size", str(ctx.image_size),
             "--num_classes", str(ctx.num_classes), "--device", ctx.device, "--out", str(out),
@@ -163,7 +190,7 @@ class OmpqMethod(Method):
             f"size only: --model_size {plan.model_size_mb:.6f} Mb = the budget's size in OMPQ's counting "
             f"(+BN/bias params, MiB), got {result['size_Mb']:.6f}; --abits {plan.abits}: BOPs {bops}",
             f"w in {{4..8}} per entry (conv2+downsample share one), a global; conv1/fc fixed W8A8; "
-            f"beta {BETA:g}, {images} images, SLSQP+DFS",
+            f"beta {beta(ctx):g}, {images} images, SLSQP+DFS",
         ]
         return SearchOutcome(Path(result["bit_config"]), notes)
 

@@ -66,11 +66,14 @@ class SearchEffort:
 
 FULL = SearchEffort(1, 1.0, 8, 1, 16, 1, 0.25)
 QUICK = SearchEffort(1, 0.05, 2, 4, 8, 1, 0.05)
+#: ``--effort paper``: ``scripts/search.sh`` (300-epoch 8-bit baseline, 25 rounds of lambda = 500 candidates,
+#: interval 1, 30 fine-tuning epochs per round on all the data)
+PAPER = SearchEffort(300, 1.0, 500, 1, 25, 30, 1.0)
 
 
 def effort(ctx: Context) -> SearchEffort:
-    """:data:`QUICK` for ``ctx.quick`` (tests), else :data:`FULL`."""
-    return QUICK if ctx.quick else FULL
+    """:data:`QUICK` for ``ctx.quick`` (tests), :data:`PAPER` for ``--effort paper``, else :data:`FULL`."""
+    return QUICK if ctx.quick else PAPER if ctx.effort == "paper" else FULL
 
 
 def candidate_bits(interval: int) -> list[int]:
@@ -137,6 +140,12 @@ def measure_config(cfg: BitConfig, ctx: Context) -> Measured:
 class ProqhaMethod(Method):
     name = "proqha"
     label = "ProQHA"
+
+    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+        """The adapter maps ProQHA's ``--num_layers`` ResNet onto tiny_resnet only, on digits at 32 px."""
+        if arch != ARCH or image_size != 32 or data != "digits":
+            return f"the ProQHA adapter maps ProQHA's ResNet onto {ARCH} on digits at 32 px only"
+        return None
 
     def baseline_argv(self, ctx: Context, out: Path) -> list[str]:
         """``train.py``: the uniform 8-bit QAT start point (run.sh's second run)."""

@@ -1,0 +1,131 @@
+"""The benchmark on other models and data: --arch, --data, --image-size, unsupported pairs (reproduce.compare)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bad_input import nothing_in, run_bad
+from PIL import Image
+
+from reproduce.compare import run as compare
+
+
+def fake_image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 2, size: int = 64) -> Path:
+    """An ImageFolder tree of random JPEGs: ``train/<c>/*.jpg`` and ``val/<c>/*.jpg``."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.jpg"
+                )
+    return root
+
+
+BAD = [
+    ("unknown arch", ["--arch", "no_such_net"], "unknown --arch 'no_such_net'"),
+    ("named method cannot search arch", ["--arch", "resnet18", "--methods", "proqha"], "--methods proqha cannot run"),
+    ("hawq has no mobilenet", ["--arch", "tiny_mobilenet_v2", "--methods", "hawq"], "HAWQ-V3 has no quantized"),
+    ("missing data", ["--data", "{missing}"], "not found"),
+    ("image size 4", ["--image-size", "4"], "--image-size must be >= 8"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "needle"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_arch_or_data(extra, needle, tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    argv = ["--quick", "--out", str(out), *[s.format(missing=tmp_path / "nope") for s in extra]]
+    line = run_bad(compare.main, argv, capsys)
+    assert needle in line
+    assert nothing_in(out)
+
+
+def test_second_arch_reports_unsupported_pairs(tmp_path: Path) -> None:
+    """tiny_mobilenet_v2 on digits: HAQ and HMQ run; HAWQ-V3, OMPQ, ProQHA and the uniform rows say why not."""
+    result = compare.main(["--quick", "--arch", "tiny_mobilenet_v2", "--out", str(tmp_path)])
+    rows = {r["label"]: r for r in result["rows"]}
+    assert list(rows) == ["uniform W8A8", "uniform W4A4", "HAWQ-V3", "HAQ", "HMQ", "OMPQ", "ProQHA"]
+    for label in ("uniform W8A8", "uniform W4A4", "HAWQ-V3", "OMPQ", "ProQHA"):
+        assert rows[label].get("unsupported") and rows[label]["notes"][0].startswith("unsupported: ")
+    for label in ("HAQ", "HMQ"):
+        row = rows[label]
+        assert not row.get("failed"), row["notes"]
+        assert 0 <= row["acc_own"] <= 100 and row.get("acc_common") is None
+        assert len(row["bits"].split()) == len(compare.bench_layers("tiny_mobilenet_v2", 32, 10))
+    md = (tmp_path / "compare.md").read_text()
+    assert md.count("unsupported: ") == 5 and "tiny_mobilenet_v2 on digits" in md
+
+
+def test_resnet18_on_an_image_folder(tmp_path: Path) -> None:
+    """HAWQ-V3 end to end on random JPEGs at 64 px: the classes come from the folders."""
+    data = fake_image_folder(tmp_path / "data", classes=3)
+    out = tmp_path / "out"
+    argv = ["--quick", "--arch", "resnet18", "--image-size", "64", "--data", str(data), "--methods", "hawq"]
+    result = compare.main([*argv, "--out", str(out)])
+    assert result["num_classes"] == 3 and result["image_size"] == 64
+    hawq = result["rows"][-1]
+    assert not hawq.get("failed"), hawq["notes"]
+    assert set(hawq["bits"].split()) <= {"4/4", "8/8"} and hawq["search_images"] is None
+    assert hawq["within"] == {"avg_wbits": True, "GBOPs": True}
+    assert 0 <= hawq["acc_own"] <= 100
+
+
+def test_effort_presets_set_the_adapters_search_settings() -> None:
+    """--effort paper gives each adapter its paper's search effort; quick keeps the CPU-sized one."""
+    from dataclasses import replace
+
+    from reproduce.compare.methods import haq, hmq, ompq, proqha
+
+    ctx = compare.Context(
+        "tiny_resnet", "digits", 32, 10, Path("float.pth.tar"), compare.Budget(), [], None, compare.Recipe()
+    )
+    paper = replace(ctx, effort="paper")
+    assert haq.effort(paper).warmup + 1 + haq.effort(paper).episodes == 600
+    assert (haq.effort(paper).train_size, haq.effort(paper).val_size) == (20000, 10000)
+    assert hmq.effort(paper).epochs == 30 and proqha.effort(paper).max_rounds == 25
+    assert ompq.beta(paper) == 10 and ompq.beta(ctx) == 1
+    assert haq.effort(ctx) == haq.EFFORT["quick"] and hmq.effort(ctx) == hmq.FULL
+    assert hmq.effort(replace(paper, quick=True)) == hmq.QUICK  # --quick (smoke) wins over the preset
+
+
+def test_custom_effort_needs_epochs(tmp_path, capsys) -> None:  # noqa: ANN001
+    line = run_bad(compare.main, ["--quick", "--effort", "custom", "--out", str(tmp_path / "o")], capsys)
+    assert "--effort custom needs --epochs" in line
+
+
+def test_merge_seeds_gives_mean_std_range_and_ties() -> None:
+    from reproduce.compare.seeds import merge_seeds
+
+    def row(label: str, acc: float, wbits: float) -> dict:
+        return {
+            "label": label,
+            "acc_own": acc,
+            "acc_common": acc,
+            "avg_wbits": wbits,
+            "bits": "8/8",
+            "notes": [],
+        }
+
+    seeds = [[row("A", 60.0, 4.0), row("B", 61.0, 4.5), row("C", 80.0, 5.0)],
+             [row("A", 64.0, 5.0), row("B", 61.0, 4.5), row("C", 81.0, 5.0)]]  # fmt: skip
+    a, b, c = merge_seeds(seeds, [0, 1])
+    assert a["acc_own"] == pytest.approx(62.0) and a["acc_own_std"] == pytest.approx(np.std([60, 64], ddof=1))
+    assert a["avg_wbits"] == pytest.approx(4.5) and a["avg_wbits_range"] == [4.0, 5.0] and a["seeds"] == 2
+    assert (
+        a["ties"] == ["B"] and b["ties"] == ["A"] and c["ties"] == []
+    )  # |62-61| < 2.83; C is 18 points away
+
+
+def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = compare.main(["--quick", "--methods", "hawq", "--seeds", "2", "--out", str(out)])
+    hawq = result["rows"][-1]
+    assert hawq["seeds"] == 2 and hawq["seed_list"] == [0, 1] and hawq["acc_own_std"] >= 0
+    for seed in (0, 1):
+        assert (out / f"seed{seed}" / "hawq" / "search" / "step.json").is_file()
+    md = (out / "compare.md").read_text()
+    assert f"{hawq['acc_own']:.2f} ± {hawq['acc_own_std']:.2f}" in md
