@@ -143,3 +143,54 @@ def to_ompq(cfg: BitConfig, mode: str | None = None) -> list[int]:
             )
         out.append(ws.pop())
     return out
+
+
+def mobilenet_v2_to_w1(cfg: BitConfig) -> BitConfig:
+    """Re-key a ``mobilenet_v2`` config (what OMPQ's search writes) to pytorchcv's ``mobilenetv2_w1`` (what its
+    QAT trains, HAWQ-V3's Q-MobileNetV2).
+
+    The two nets have the same layers in the same order, except that pytorchcv's first block keeps a 1x1 conv
+    (32 -> 32) before its depthwise conv where torchvision's has none: that conv takes the bits of the block's
+    depthwise conv (entry 1 of the 53-entry list). Every other layer maps by position, its kind, channels,
+    kernel, stride and groups checked (the classifier is a Linear in one, a 1x1 conv in the other).
+    """
+    from dataclasses import replace
+
+    from common.layers import enumerate_arch
+
+    if _canonical(cfg.arch) != "mobilenet_v2":
+        raise BitConfigError(f"expected a mobilenet_v2 bit config, got one for {cfg.arch!r}")
+    validate(cfg)
+    src = enumerate_arch("mobilenet_v2", 224)
+    dst = enumerate_arch("mobilenetv2_w1", 224)
+    if len(dst) != len(src) + 1:
+        raise BitConfigError(f"mobilenetv2_w1 has {len(dst)} layers, mobilenet_v2 {len(src)}: cannot re-key")
+    pairs = [(dst[0], src[0]), (dst[1], src[1]), *zip(dst[2:], src[1:], strict=True)]
+
+    def signature(layer: Any, last: bool) -> tuple:
+        head = (layer.in_channels, layer.out_channels)
+        return head if last else (*head, layer.groups, layer.kernel, layer.stride)
+
+    for i, (d, s) in enumerate(pairs[2:], start=2):
+        last = i == len(pairs) - 1
+        if signature(d, last) != signature(s, last):
+            raise BitConfigError(
+                f"layer {d.name!r} of mobilenetv2_w1 does not match {s.name!r} of mobilenet_v2"
+            )
+    layers = {d.name: cfg.layers[s.name] for d, s in pairs}
+    out = replace(
+        cfg, arch="mobilenetv2_w1", layers=layers, source=f"{cfg.source} (re-keyed to mobilenetv2_w1)"
+    )
+    validate(out)
+    return out
+
+
+def read_for_arch(path: Any, arch: str) -> BitConfig:
+    """Read a bit-config file for a model of ``arch``: a ``mobilenet_v2`` file from OMPQ's search is re-keyed
+    for ``mobilenetv2_w1`` (:func:`mobilenet_v2_to_w1`); any other file is returned as it is."""
+    from common.bitconfig.file import read_bitconfig
+
+    cfg = read_bitconfig(path)
+    if arch == "mobilenetv2_w1" and _canonical(cfg.arch) == "mobilenet_v2":
+        return mobilenet_v2_to_w1(cfg)
+    return cfg

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from common.bitconfig.ompq import read_for_arch
 from common.runtime import (
     UsageError,
     add_threads_arg,
@@ -38,7 +39,7 @@ from common.runtime.runlog import add_logging_args
 from hawq import quant_train as hawq_qt
 from hawq.utils.checkpoints import load_float_state, load_quantized_state, state_dict_of
 from hawq.utils.models import build_float_model, build_quantized_model, resolve_arch
-from hawq.utils.quant_config import QuantSettings, configure_quant_modules, read_module_bits
+from hawq.utils.quant_config import QuantSettings, bitconfig_module_bits, configure_quant_modules
 from hawq.utils.quantization_utils.quant_modules import QuantAct
 from ompq.QAT.bit_config import bit_config_dict
 
@@ -149,7 +150,8 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         notes.append(f"=> loaded {n} float tensors from '{args.resume}'")
     model = build_quantized_model(args.arch, float_model, input_size=size)
     if args.bit_config is not None:
-        bits = read_module_bits(args.bit_config, model, (args.arch, resolve_arch(args.arch).float_name))
+        cfg = read_for_arch(args.bit_config, args.arch)  # the search's mobilenet_v2 file fits mobilenetv2_w1
+        bits = bitconfig_module_bits(cfg, model, (args.arch, resolve_arch(args.arch).float_name))
     else:
         bits = scheme_bits(args.arch, args.quant_scheme)
     settings = QuantSettings(
