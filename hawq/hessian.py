@@ -108,6 +108,7 @@ import torch
 from torch import nn
 
 from common.runtime import (
+    RunLogger,
     UsageError,
     add_threads_arg,
     check_output_file,
@@ -519,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and the probes")
     add_threads_arg(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="run logs (args.json, epochs.csv with one row per layer, log.txt, final.json, tb/); "
+        "default: <out without .json>.run/ next to --out",
+    )
     add_logging_args(p)
     return p
 
@@ -553,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     check_output_file("--out", args.out)
     start = time.perf_counter()
+    logger = RunLogger(log_dir_for(args.out, args.log_dir), args)
     device = choose_device(args.device)
     seed_everything(args.seed)
     spec = get_spec(args.arch)
@@ -626,7 +635,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "layers": layers,
     }
     write_json_atomic(args.out, result)
+    for index, (name, entry) in enumerate(layers.items()):
+        logger.log_epoch({"layer_index": index, "layer": name, "trace": entry["trace"]}, step=index)
+    logger.info(f"{len(layers)} layer traces of {spec.name} written to {args.out} ({result['wall_s']:.1f} s)")
+    logger.finalize({"out": str(args.out), "layers": len(layers), "wall_s": result["wall_s"]})
     return result
+
+
+def log_dir_for(out: Path, log_dir: Path | None = None) -> Path:
+    """The run-log folder of a traces file: ``log_dir`` if given, else ``<out without suffix>.run``."""
+    return Path(log_dir) if log_dir is not None else Path(out).with_suffix(".run")
 
 
 if __name__ == "__main__":

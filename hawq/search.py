@@ -58,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--arch", args.arch, "--data", args.data, "--checkpoint", args.checkpoint, "--out", str(traces),
             "--batch-size", str(args.batch_size), "--batches", str(args.batches), "--probes", str(args.probes),
             "--tol", str(args.tol), "--mode", args.mode, "--device", args.device, "--seed", str(args.seed),
-            "--threads", str(args.threads),
+            "--threads", str(args.threads), "--log-dir", str(hessian.log_dir_for(args.out)),
         ]
+        + (["--wandb"] if args.wandb else [])
+        + (["--wandb_project", args.wandb_project] if args.wandb_project else [])
     )  # fmt: skip
     return ilp.main(
         [

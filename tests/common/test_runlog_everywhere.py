@@ -96,3 +96,46 @@ def test_haq_half_type_other_than_o0_o1_is_refused(tmp_path: Path, level: str) -
     with pytest.raises(UsageError, match="--half_type"):
         finetune.main(["--half", "--half_type", level, "--data", "digits", "-c", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+
+
+def _hawq_search(tmp_path: Path) -> Path:
+    import torch
+
+    from common.models import build_model
+    from hawq.search import main
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.pth"
+    torch.save({"state_dict": build_model("tiny_resnet", num_classes=10).state_dict()}, ckpt)
+    out = tmp_path / "cfg.json"
+    argv = ["--arch", "tiny_resnet", "--data", "digits", "--checkpoint", str(ckpt), "--kind", "bops", "--r", "0.5",
+            "--out", str(out), "--batch-size", "8", "--probes", "2", "--mode", "joint"]  # fmt: skip
+    assert main(argv) == 0
+    return tmp_path / "cfg.run"
+
+
+def _ompq_search(tmp_path: Path) -> Path:
+    from ompq.mixed_bit import feature_extract
+
+    feature_extract.main(
+        ["--model", "tiny_resnet", "--model_size", "0.2", "--quant_type", "QAT", "--dataset", "digits",
+         "--save_path", "digits", "--beta", "1", "--train_batch_size", "16", "--out", str(tmp_path)]
+    )  # fmt: skip
+    return tmp_path
+
+
+def _baseline(tmp_path: Path) -> Path:
+    from reproduce.baseline_digits import main
+
+    main(["--epochs", "1", "--out", str(tmp_path)])
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "run", [_hawq_search, _ompq_search, _baseline], ids=["hawq.search", "ompq.search", "baseline"]
+)
+def test_entrypoint_writes_one_log_csv_and_tensorboard(tmp_path: Path, run) -> None:
+    folder = run(tmp_path)
+    _check_run_folder(folder)
+    assert json.loads((folder / "final.json").read_text())
+    assert json.loads((folder / "args.json").read_text())
