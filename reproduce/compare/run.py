@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="tiny settings everywhere (tests, smoke runs)")
     p.add_argument("--force", action="store_true", help="rerun steps that have finished")
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="also write <arch>_<data>_<effort>.csv there and regenerate its README.md (e.g. results/compare)",
+    )
     p.add_argument("--device", default="cpu")
     add_threads_arg(p)
     return p
@@ -333,6 +339,8 @@ def check_args(args: argparse.Namespace, num_classes: int) -> None:
     check_at_least("--wd", args.wd, 0)
     check_at_least("--image-size", args.image_size, 8)
     check_output_dir("--out", args.out)
+    if args.results_dir is not None:
+        check_output_dir("--results-dir", args.results_dir)
     if args.float_checkpoint is not None:
         from common.models import build_model
 
@@ -449,6 +457,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     write_json_atomic(args.out / "results.json", result)
     atomic_write_text(args.out / "compare.md", to_markdown(rows, header))
     atomic_write_text(args.out / "compare.csv", to_csv(rows))
+    if args.results_dir is not None:
+        from reproduce.compare.results import write_results
+
+        print(f"results: {write_results(args.results_dir, result, args.device, 1)}", flush=True)
     plotted = [r for r in rows if "size_kB" in r]
     pareto_plot(
         plotted, args.out / "pareto.png", f"{args.arch} on {args.data}: top-1 against size", float_acc

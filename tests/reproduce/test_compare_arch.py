@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +123,21 @@ def test_merge_seeds_gives_mean_std_range_and_ties() -> None:
 
 def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = compare.main(["--quick", "--methods", "hawq", "--seeds", "2", "--out", str(out)])
+    results = tmp_path / "results"
+    argv = ["--quick", "--methods", "hawq", "--seeds", "2", "--out", str(out), "--results-dir", str(results)]
+    result = compare.main(argv)
     hawq = result["rows"][-1]
     assert hawq["seeds"] == 2 and hawq["seed_list"] == [0, 1] and hawq["acc_own_std"] >= 0
     for seed in (0, 1):
         assert (out / f"seed{seed}" / "hawq" / "search" / "step.json").is_file()
     md = (out / "compare.md").read_text()
     assert f"{hawq['acc_own']:.2f} ± {hawq['acc_own_std']:.2f}" in md
+    with open(results / "tiny_resnet_digits_smoke.csv", newline="") as handle:
+        table = {r["method"]: r for r in csv.DictReader(handle)}
+    assert list(table) == ["uniform W8A8", "uniform W4A4", "HAWQ-V3"]
+    assert float(table["HAWQ-V3"]["top1_own"]) == pytest.approx(hawq["acc_own"], abs=0.01)
+    assert (
+        table["HAWQ-V3"]["seeds"] == "2" and table["HAWQ-V3"]["gpu_s"] == "0.0" and table["HAWQ-V3"]["commit"]
+    )
+    readme = (results / "README.md").read_text()
+    assert "## tiny_resnet_digits_smoke" in readme and f"{table['HAWQ-V3']['top1_own']} ± " in readme
