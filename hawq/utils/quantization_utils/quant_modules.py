@@ -288,7 +288,7 @@ class QuantAct(nn.Module):
                     identity_scaling_factor,
                     s_wid,
                 )
-        return q * scale.view(-1), scale
+        return q.mul_(scale.view(-1)), scale  # q is this call's own tensor: scaled in place
 
 
 def _weight_range(w: Tensor, per_channel: bool, percentile: float) -> tuple[Tensor, Tensor]:
@@ -510,7 +510,7 @@ class QuantConv2d(nn.Module):
             self.bias_integer = b_int.detach()
         x_int = _integer_input(x / pre_act_scaling_factor.view(1, -1, 1, 1), self.round_input)
         out = F.conv2d(x_int, w_int, b_int, self.stride, self.padding, self.dilation, self.groups)
-        return out * s_b.view(1, -1, 1, 1), s_w
+        return out.mul_(s_b.view(1, -1, 1, 1)), s_w  # the conv's output is not saved for backward
 
 
 class QuantBnConv2d(nn.Module):
@@ -688,7 +688,7 @@ class QuantBnConv2d(nn.Module):
         self.bias_integer = b_int.detach()
         x_int = _integer_input(x / pre_act_scaling_factor.view(1, -1, 1, 1), self.round_input)
         out = self._conv(x_int, w_int, b_int)
-        return out * s_b.view(1, -1, 1, 1), s_w
+        return out.mul_(s_b.view(1, -1, 1, 1)), s_w  # the conv's output is not saved for backward
 
     @float32_forward
     def forward(
