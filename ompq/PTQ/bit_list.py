@@ -2,7 +2,16 @@
 
 A list has one entry per searchable PTQ entry (ResNet-18: 18, whose block-output entries also set the block's
 downsample conv, i.e. the original's duplication of entries 6, 10, 14; MobileNetV2: 53 = one per layer) or one per
-quantized layer. The original's block-wise 8/20-entry variants are not supported.
+quantized layer, or one of the original's block-wise variants (:func:`blockwise_module_bits`):
+
+* 8 entries: entry ``i`` covers two QuantModules, three for ``i`` in {2, 4, 6} (19 modules);
+* 20 entries: entries 0, 18 and 19 cover one QuantModule, entry 1 two, every other entry three (53 modules,
+  MobileNetV2's stem, block 1, sixteen 3-conv blocks, last 1x1 conv, classifier).
+
+Like the original, the expanded list sets the *first* QuantModules in order and leaves the rest at the bits
+they had (``--n_bits_w``, 8 for the first/last layer). The 8-entry layout does not follow ResNet-18's blocks
+(it hands entry 3 to ``layer2.0.downsample`` and ``layer2.1.conv1``, and leaves ``layer4.1.conv2`` and the
+fc out); it is kept as the original has it, and no shipped config uses it.
 """
 
 from __future__ import annotations
@@ -39,12 +48,29 @@ def layer_names(float_model: nn.Module, image_size: int) -> list[str]:
     return [info.name for info in enumerate_layers(float_model, image_size)]
 
 
+def blockwise_module_bits(bits: list[int]) -> list[int]:
+    """The original's expansion of an 8- or 20-entry list to per-QuantModule bits (module docstring)."""
+    if len(bits) == 8:
+        return [b for i, b in enumerate(bits) for _ in range(3 if i in (2, 4, 6) else 2)]
+    if len(bits) == 20:
+        return [b for i, b in enumerate(bits) for _ in range(1 if i in (0, 18, 19) else 2 if i == 1 else 3)]
+    raise ValueError(f"block-wise lists have 8 or 20 entries, got {len(bits)}")
+
+
 def expand_bit_list(bits: list[int], float_model: nn.Module, image_size: int) -> dict[str, int]:
-    """Layer name → weight bits for a list with one entry per searchable entry or per layer."""
+    """Layer name → weight bits for a list with one entry per searchable entry or per layer, or a block-wise
+    8/20-entry list (then only the first layers it reaches are in the result, in order)."""
     names = layer_names(float_model, image_size)
     if len(bits) == len(names):
         return dict(zip(names, bits, strict=True))
     entries = searchable_entries(float_model, "PTQ")
+    if len(bits) in (8, 20) and len(bits) != len(entries):
+        seq = blockwise_module_bits(bits)
+        if len(seq) > len(names):
+            raise UsageError(
+                f"--bit_cfg with {len(bits)} entries sets {len(seq)} layers; this model has {len(names)}"
+            )
+        return dict(zip(names, seq, strict=False))
     if len(bits) != len(entries):
         raise UsageError(
             f"--bit_cfg has {len(bits)} entries; this model needs {len(entries)} (one per searchable layer) "

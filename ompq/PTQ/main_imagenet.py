@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not args.disable_8bit_head_stem:
         qnn.set_first_last_layer_to_8bit()
     if bits is not None:
-        qnn.set_mixed_precision([bits[n] for n in names])
+        qnn.set_mixed_precision([bits[n] for n in names if n in bits])  # a block-wise list: a prefix
     cali = calibration_samples(train_loader, args.num_samples).to(device)
     started = time.perf_counter()
     qnn.set_quant_state(True, False)

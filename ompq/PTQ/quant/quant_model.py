@@ -71,9 +71,10 @@ class QuantModel(nn.Module):
         self.quant_modules()[-1][1].disable_act_quant = True
 
     def set_mixed_precision(self, module_bits: Sequence[int]) -> None:
-        """Weight bits per QuantModule in module order (see :func:`expand_bit_list`)."""
+        """Weight bits of the first ``len(module_bits)`` QuantModules in module order (all of them, or a
+        block-wise list's prefix; see :func:`expand_bit_list`); the others keep their bits."""
         mods = self.quant_modules()
-        if len(module_bits) != len(mods):
+        if len(module_bits) > len(mods):
             raise ValueError(f"{len(module_bits)} weight bits for {len(mods)} quantized layers")
-        for (_, m), b in zip(mods, module_bits, strict=True):
+        for (_, m), b in zip(mods, module_bits, strict=False):
             m.weight_quantizer.bitwidth_refactor(int(b))
