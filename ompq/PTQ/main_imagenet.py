@@ -324,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.test_before_calibration and "acc_before_brecq" not in result:
         result["acc_before_brecq"] = validate(qnn, val_loader, device, "before BRECQ")
         logger.info("Quantized accuracy before brecq: %.3f", result["acc_before_brecq"])
+        logger.log_epoch({"stage": "before_brecq", "top1": result["acc_before_brecq"]}, step=0)
     if run.stage == "weights":
         common = {"cali_data": cali, "asym": True, "act_quant": False, "b_range": (args.b_start, args.b_end)}
         recon_model(qnn, qnn.model, iters=args.iters_w, weight=args.weight, warmup=args.warmup, **common,
@@ -331,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         qnn.set_quant_state(True, False)
         result["acc_weight_quant"] = validate(qnn, val_loader, device, "weight quantization")
     logger.info("Weight quantization accuracy: %.3f", result["acc_weight_quant"])
+    logger.log_epoch({"stage": "weight_quant", "top1": result["acc_weight_quant"]}, step=1)
     if args.act_quant:
         if run.stage != "acts":  # a run resumed in the activation stage has these steps behind it
             run.init_act_quantizers()
@@ -342,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         logger.info(
             "Full quantization (W%sA%d) accuracy: %.3f", label, args.n_bits_a, result["acc_full_quant"]
         )
+        logger.log_epoch({"stage": "full_quant", "top1": result["acc_full_quant"]}, step=2)
     result["wall_s"] = time.perf_counter() - started
     final_bits = {n: m.weight_quantizer.n_bits for n, (_, m) in zip(names, qnn.quant_modules(), strict=True)}
     cfg = BitConfig(

@@ -80,9 +80,9 @@ def test_proqha_print_freq_logs_steps(tmp_path: Path) -> None:
     from proqha.main import train
 
     argv = ["--dataset", "digits", "--arch", "resnet", "--num_layers", "18", "--data_dir", "digits",
-            "--train_fraction", "0.05", "--train_batch_size", "16", "--eval_batch_size", "400", "--workers", "0",
+            "--train_fraction", "0.02", "--train_batch_size", "16", "--eval_batch_size", "400", "--workers", "0",
             "--archtype", "quant", "--k_bits", "8", "--ratio", "1.0", "--lr", "0.01", "--train_epochs", "1",
-            "--seed", "0", "--print_freq", "2", "--out", str(tmp_path)]  # fmt: skip
+            "--seed", "0", "--print_freq", "1", "--out", str(tmp_path)]  # fmt: skip
     assert train.main(argv) == 0
     steps = [line for line in (tmp_path / "log.txt").read_text().splitlines() if " step " in line]
     assert len(steps) >= 2 and "loss" in steps[0]
@@ -131,8 +131,21 @@ def _baseline(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _ompq_ptq(tmp_path: Path) -> Path:
+    from ompq.PTQ import main_imagenet
+
+    main_imagenet.main(
+        ["--data_path", "digits", "--arch", "tiny_resnet", "--n_bits_w", "4", "--channel_wise", "--n_bits_a", "8",
+         "--act_quant", "--num_samples", "32", "--iters_w", "1", "--iters_a", "1", "--batch_size", "256",
+         "--out", str(tmp_path)]
+    )  # fmt: skip
+    return tmp_path
+
+
 @pytest.mark.parametrize(
-    "run", [_hawq_search, _ompq_search, _baseline], ids=["hawq.search", "ompq.search", "baseline"]
+    "run",
+    [_hawq_search, _ompq_search, _ompq_ptq, _baseline],
+    ids=["hawq.search", "ompq.search", "ompq.ptq", "baseline"],
 )
 def test_entrypoint_writes_one_log_csv_and_tensorboard(tmp_path: Path, run) -> None:
     folder = run(tmp_path)
