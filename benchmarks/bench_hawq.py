@@ -31,12 +31,13 @@ Usage::
 
     python benchmarks/bench_hawq.py [--batch 8 --image-size 224 --repeats 5 --warmup 1 --threads 1]
         [--hessian-arch tiny_resnet --hessian-batch 32 --probes 20] [--schemes uniform8 uniform4] [--compile]
-        [--skip-qat] [--skip-hessian] [--before-rev c8ef673]
+        [--skip-qat] [--skip-hessian] [--before-rev c8ef673] [--qat-before-rev 4335cec]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import subprocess
 import sys
@@ -88,11 +89,14 @@ def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[]
     return step
 
 
-def load_module_at(rev: str, path: str = "hawq/hessian.py") -> ModuleType:
+def load_module_at(
+    rev: str, path: str = "hawq/hessian.py", rewrites: dict[str, str] | None = None
+) -> ModuleType:
     """Import ``path`` as it was at git revision ``rev`` (``git show rev:path``) under a private module name.
 
     The old file imports today's ``common`` package; that is enough for ``hawq/hessian.py`` at any revision since
-    its first commit, which is what the "before" side of the trace benchmark needs.
+    its first commit, which is what the "before" side of the trace benchmark needs. ``rewrites`` replaces text in
+    the old source before it runs (a relative import pointed at another module loaded this way).
     """
     root = Path(__file__).resolve().parents[1]
     try:
@@ -101,6 +105,8 @@ def load_module_at(rev: str, path: str = "hawq/hessian.py") -> ModuleType:
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SystemExit(f"error: cannot read {path} at revision {rev!r}: {exc}") from None
+    for old, new in (rewrites or {}).items():
+        source = source.replace(old, new)
     name = f"_bench_before_{rev.replace('-', '_').replace('~', '_').replace('^', '_')}_{Path(path).stem}"
     with tempfile.TemporaryDirectory(prefix="bench_before_") as folder:
         file = Path(folder) / f"{name}.py"
@@ -113,6 +119,27 @@ def load_module_at(rev: str, path: str = "hawq/hessian.py") -> ModuleType:
     return module
 
 
+def with_modules_at(model: nn.Module, rev: str) -> nn.Module:
+    """A copy of ``model`` whose HAWQ quantization modules run the code of ``quant_modules.py`` / ``quant_utils.py``
+    as it was at ``rev``: each module's class is swapped for the old class of the same name (same attributes
+    and buffers are assumed, true for revisions since the fix-BN counter became a buffer)."""
+    folder = "hawq/utils/quantization_utils"
+    old_utils = load_module_at(rev, f"{folder}/quant_utils.py")
+    old_modules = load_module_at(
+        rev, f"{folder}/quant_modules.py", {"from .quant_utils import": f"from {old_utils.__name__} import"}
+    )
+    model = copy.deepcopy(model)
+    current = build_quantized_model.__module__.rsplit(".", 1)[0] + ".quantization_utils.quant_modules"
+    swapped = 0
+    for module in model.modules():
+        if type(module).__module__ == current:
+            module.__class__ = getattr(old_modules, type(module).__name__)
+            swapped += 1
+    if not swapped:
+        raise SystemExit(f"error: no module of {current} in the model to run at {rev}")
+    return model
+
+
 def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, str]]:
     """Interleaved step timings of the float model and of Q-ResNet18 per scheme, eager and (optionally) compiled."""
     torch.manual_seed(0)
@@ -123,6 +150,9 @@ def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, 
     models: dict[str, nn.Module] = {"float ResNet18 (torchvision)": fmodel}
     for scheme in args.schemes:
         models[f"Q-ResNet18 {scheme} (fix-BN)"] = quantized_resnet18(args.image_size, scheme)
+        if args.qat_before_rev:
+            before = with_modules_at(models[f"Q-ResNet18 {scheme} (fix-BN)"], args.qat_before_rev)
+            models[f"Q-ResNet18 {scheme} (fix-BN) at {args.qat_before_rev}"] = before
     sides: dict[str, Callable[[], None]] = {label: make_step(m, x, y) for label, m in models.items()}
     notes: dict[str, str] = {}
     if args.compile:
@@ -138,7 +168,15 @@ def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, 
             except Exception as exc:  # report any compiler failure instead of crashing the benchmark
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 notes[name] = f"FAILED: {type(exc).__name__}: {first[:200]}"
-    return time_interleaved(sides, args.repeats, args.warmup), notes
+    timings = time_interleaved(sides, args.repeats, args.warmup)
+    for label, model in models.items():
+        if args.qat_before_rev and label.endswith(f" at {args.qat_before_rev}"):
+            now = models[label.removesuffix(f" at {args.qat_before_rev}")].state_dict()
+            same = all(
+                torch.equal(a, b) for a, b in zip(now.values(), model.state_dict().values(), strict=True)
+            )
+            notes[label] = f"state after the same steps bit-identical to today's: {same}"
+    return timings, notes
 
 
 def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, str]]:
@@ -214,6 +252,11 @@ def main() -> None:
     )
     p.add_argument("--float-mode", choices=("train", "eval"), default="train", help="mode of the float model")
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    p.add_argument(
+        "--qat-before-rev",
+        metavar="REV",
+        help="also time each scheme's step with the quantization modules as they were at this git revision",
+    )
     p.add_argument("--skip-qat", action="store_true")
     p.add_argument("--skip-hessian", action="store_true")
     p.add_argument("--hessian-arch", default="tiny_resnet")

@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SMALLEST = {
     "bench_hawq.py": ["--batch", "2", "--image-size", "32", "--schemes", "uniform8", "--hessian-batch", "4",
-                      "--probes", "1", "--repeats", "1", "--warmup", "0", "--before-rev", "HEAD"],
+                      "--probes", "1", "--repeats", "1", "--warmup", "0", "--before-rev", "HEAD",
+                      "--qat-before-rev", "HEAD"],
     "bench_haq.py": ["--episodes", "1", "--train_size", "32", "--device", "cpu", "--which", "digits",
                      "--step_batch", "4", "--repeats", "1", "--warmup", "0"],
     "bench_hmq.py": ["--batches", "2", "--batch_size", "16", "--repeats", "1", "--warmup", "0"],
