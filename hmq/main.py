@@ -381,7 +381,7 @@ class _Run:
             args,
             enabled=self.dist.is_main,
             wandb=args.wandb,
-            wandb_project="HMQ",
+            wandb_project=args.wandb_project,  # default HMQ (add_logging_args)
         )
         self.reduce_eval = not args.legacy_ddp_eval
 
