@@ -182,7 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--resume-by-position", action="store_true", help="original key-order float resume")
     new.add_argument("--teacher-checkpoint", default=None, help="float weights of the teacher")
-    new.add_argument("--image-size", type=int, default=None, help="default 224 (32 for digits)")
+    new.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="default 224 (32 for digits); inceptionv3: 299 (75 for digits), at least 75",
+    )
     new.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     add_threads_arg(new)
     new.add_argument(
@@ -239,7 +244,7 @@ def check_args(args: argparse.Namespace, dash: str = "-") -> None:
     check_range(flag("distill-alpha"), args.distill_alpha, 0, 1)
     check_positive(flag("temperature"), args.temperature)
     if args.image_size is not None:
-        check_at_least(flag("image-size"), args.image_size, 8)
+        check_at_least(flag("image-size"), args.image_size, 75 if args.arch == "inceptionv3" else 8)
     check_output_dir(flag("save-path"), args.save_path)
     if args.bias_bit == 0:
         raise UsageError(
@@ -258,8 +263,9 @@ def check_args(args: argparse.Namespace, dash: str = "-") -> None:
 
 def build_data(args: argparse.Namespace, world: int) -> tuple[Any, Any, int, int]:
     digits = str(args.data) in ("digits", "synthetic")
-    size = args.image_size or (32 if digits else 224)
-    preset = "digits" if digits else "imagenet"
+    inception = args.arch == "inceptionv3"  # HAWQ-V3: 299 crops, eval Resize(342) (§4.5)
+    size = args.image_size or ((75 if inception else 32) if digits else (299 if inception else 224))
+    preset = "digits" if digits else ("inception" if inception else "imagenet")
     train_ds, val_ds, classes = build_datasets(
         args.data, preset=preset, image_size=size, train_fraction=args.data_percentage, seed=args.seed
     )

@@ -2,6 +2,7 @@
 
 from common.models import (
     cifar_resnet,
+    inceptionv3_cv,
     mobilenet_v1,
     mobilenet_v1_haq,
     mobilenetv2_cv,
@@ -79,6 +80,13 @@ for _spec in (
         input_size=299,
         torchvision_weights="Inception_V3_Weights.IMAGENET1K_V1",
         aliases=("inceptionv3",),
+    ),
+    ModelSpec(
+        "inceptionv3_cv",
+        inceptionv3_cv.inceptionv3_cv,
+        "InceptionV3 in pytorchcv's layout (HAWQ-V3; same layers as inception_v3, 299x299)",
+        input_size=299,
+        weights_file="pytorchcv/inceptionv3.pth",
     ),
     ModelSpec(
         "efficientnet_b0",

@@ -232,9 +232,9 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         f"{arch}.pth",
         _PYTORCHCV_STORE.format(arch),
         arch,
-        convert=None if arch == "mobilenetv2_w1" else pytorchcv_resnet_to_torchvision,
+        convert=None if arch in ("mobilenetv2_w1", "inceptionv3") else pytorchcv_resnet_to_torchvision,
     )
-    for arch in ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1")
+    for arch in ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1", "inceptionv3")
 }
 SOURCES[("brecq", "resnet18")] = WeightSource(
     "brecq", "resnet18_imagenet.pth.tar", _BRECQ.format("resnet18_imagenet.pth.tar"), "resnet18"
@@ -261,6 +261,7 @@ FILE_URLS: dict[str, str] = {
     "pytorchcv/resnet50.pth": _PYTORCHCV_STORE.format("resnet50"),
     "pytorchcv/resnet101.pth": _PYTORCHCV_STORE.format("resnet101"),
     "pytorchcv/mobilenetv2_w1.pth": _PYTORCHCV_STORE.format("mobilenetv2_w1"),
+    "pytorchcv/inceptionv3.pth": _PYTORCHCV_STORE.format("inceptionv3"),
     "resnet20_cifar10.pth": _PYTORCHCV_STORE.format("resnet20_cifar10"),
     "hmq/mobilenet_v1_imagenet.pth": _HMQ.format("mobilenet_v1_imagenet.pth"),
 }

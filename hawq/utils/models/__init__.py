@@ -2,7 +2,8 @@
 
 ``quantize_arch_dict`` maps each HAWQ-V3 arch name to the float model it wraps (a ``common.models`` name) and the
 wrapper. The original's names come first; the ``tiny_resnet`` of the embedded ``digits`` data is accepted too (it
-uses the ResNet-18 wrapper). InceptionV3 has no wrapper here (see hawq/README.md).
+uses the ResNet-18 wrapper). ``inceptionv3`` wraps ``inceptionv3_cv`` (pytorchcv's layout, 299x299, at least
+75x75); a reduced width is given by building that float model with ``width=`` and passing it in.
 
 Reduced widths: :func:`build_float_model` and :func:`build_quantized_model` take pytorchcv's width arguments
 (``channels``: per stage, the output width of every unit; ``init_block_channels``: the stem's width;
@@ -30,11 +31,13 @@ from common.models.pretrained import read_state_dict, weights_dir
 from common.models.weight_layouts import SOURCES, WeightSource
 from common.runtime import UsageError
 from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
+from hawq.utils.models.q_inceptionv3 import QInceptionV3, q_inceptionv3
 from hawq.utils.models.q_mobilenetv2 import QLinearBottleneck, QMobileNetV2, q_mobilenetv2_w1
 from hawq.utils.models.q_resnet import QResidualUnit, QResNet, q_resnet18, q_resnet50, q_resnet101
 
 __all__ = [
     "QArch",
+    "QInceptionV3",
     "QLinearBottleneck",
     "QMobileNetV2",
     "QResNet",
@@ -59,18 +62,14 @@ quantize_arch_dict: dict[str, QArch] = {
     "resnet50": QArch("resnet50_v1", q_resnet50),
     "resnet50b": QArch("resnet50", q_resnet50),
     "resnet101": QArch("resnet101_v1", q_resnet101),
+    "inceptionv3": QArch("inceptionv3_cv", q_inceptionv3),
     "mobilenetv2_w1": QArch("mobilenetv2_w1", q_mobilenetv2_w1),
     "tiny_resnet": QArch("tiny_resnet", q_resnet18),
 }
 
 
 def resolve_arch(arch: str) -> QArch:
-    """The :class:`QArch` of ``arch``; an unknown name (or ``inceptionv3``) is a :class:`UsageError`."""
-    if arch in ("inceptionv3", "inception_v3"):
-        raise UsageError(
-            "--arch inceptionv3: the InceptionV3 wrapper is not implemented here (the original's crashes, quirk 2); "
-            f"choose one of: {', '.join(quantize_arch_dict)}"
-        )
+    """The :class:`QArch` of ``arch``; an unknown name is a :class:`UsageError`."""
     if arch not in quantize_arch_dict:
         raise UsageError(f"unknown --arch {arch!r}; choose one of: {', '.join(quantize_arch_dict)}")
     return quantize_arch_dict[arch]

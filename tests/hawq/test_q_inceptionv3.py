@@ -1,0 +1,172 @@
+"""HAWQ-V3's Q-InceptionV3 (``hawq/utils/models/q_inceptionv3.py``) and its float model ``inceptionv3_cv``.
+
+Module names do not depend on the width, so the name checks and the cost check run on a quarter-width model; the
+cost itself is counted on the full-width layers of ``inceptionv3_cv`` at 299x299.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from common.cost import evaluate_cost
+from common.layers import enumerate_arch, enumerate_layers
+from common.models import build_model
+from common.models.inceptionv3_cv import inceptionv3_cv
+from common.runtime import UsageError
+from hawq import quant_train
+from hawq.bit_config import bit_config_dict
+from hawq.utils.models import build_quantized_model
+from hawq.utils.quant_config import QuantSettings, configure_quant_modules, freeze_model, scheme_module_bits
+from hawq.utils.quantization_utils.quant_modules import QuantAct, QuantBnConv2d, QuantLinear
+
+SCHEMES = ("uniform8", "uniform4")
+SMALL = 75  # the smallest input the network takes
+
+
+def _small(width: float = 0.25, classes: int = 10) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_quantized_model("inceptionv3", inceptionv3_cv(classes, width), input_size=SMALL)
+
+
+@pytest.fixture(scope="module")
+def qmodel() -> torch.nn.Module:
+    return _small()
+
+
+def _quantized_names(model: torch.nn.Module) -> set[str]:
+    return {n for n, m in model.named_modules() if isinstance(m, (QuantAct, QuantBnConv2d, QuantLinear))}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_shipped_config_keys_are_exactly_the_quantized_modules(qmodel, scheme) -> None:
+    keys = set(bit_config_dict[f"bit_config_inceptionv3_{scheme}"])
+    assert len(keys) == 257
+    assert keys == _quantized_names(qmodel)
+    settings = QuantSettings()
+    bits = scheme_module_bits("inceptionv3", scheme, qmodel)
+    assert configure_quant_modules(qmodel, bits, settings) == len(bits) == 257
+
+
+def test_layer_map_follows_the_float_layers_in_forward_order(qmodel) -> None:
+    float_layers = [l.name for l in enumerate_arch("inceptionv3_cv")]
+    assert len(float_layers) == 95 and list(qmodel.layer_map) == float_layers
+    modules = dict(qmodel.named_modules())
+    weights = [w for w, _ in qmodel.layer_map.values()]
+    assert len(set(weights)) == 95
+    assert {n for n, m in modules.items() if isinstance(m, (QuantBnConv2d, QuantLinear))} == set(weights)
+    # the quantized layer holds the float layer's weight (reduced width: shapes differ from layer to layer)
+    fp = inceptionv3_cv(10, 0.25)
+    fmods = dict(fp.named_modules())
+    for layer, (w, a) in qmodel.layer_map.items():
+        assert isinstance(modules[a], QuantAct)
+        qw = modules[w].conv.weight if isinstance(modules[w], QuantBnConv2d) else modules[w].weight
+        assert qw.shape == fmods[layer].weight.shape, layer
+    # inputs: a branch's first conv reads its q_input_act (q_pool_act after the average pool), the Inception-C
+    # 1x3/3x1 pair share the last q_activ of the branch's conv list
+    lm = qmodel.layer_map
+    assert lm["features.stage1.unit1.branches.branch1.conv.conv"][1].endswith("branch1.q_input_act")
+    assert lm["features.stage1.unit1.branches.branch4.conv.conv"][1].endswith("branch4.q_pool_act")
+    assert lm["features.init_block.conv4.conv"][1] == "features.q_init_block.q_conv3.q_activ"
+    pair = [lm[f"features.stage3.unit3.branches.branch3.{c}.conv"][1] for c in ("conv1x3", "conv3x1")]
+    assert pair == ["features.stage3.unit3.branches.branch3.q_conv_list.q_conv2.q_activ"] * 2
+
+
+@pytest.mark.parametrize("scheme,bits", [("uniform8", 8), ("uniform4", 4)])
+def test_cost_of_the_shipped_configs_equals_torchvision_inception_counts(qmodel, scheme, bits) -> None:
+    configure_quant_modules(qmodel, scheme_module_bits("inceptionv3", scheme, qmodel), QuantSettings())
+    modules = dict(qmodel.named_modules())
+    layer_bits = {
+        layer: (int(modules[w].weight_bit), int(modules[a].activation_bit))
+        for layer, (w, a) in qmodel.layer_map.items()
+    }
+    ours = evaluate_cost("inceptionv3_cv", "hawq", layer_bits=layer_bits).totals
+    ref = evaluate_cost("inception_v3", "hawq", bits=(bits, bits)).totals
+    assert ours["size_MB"] == pytest.approx(ref["size_MB"], rel=1e-12)
+    assert ours["GBOPs"] == pytest.approx(ref["GBOPs"], rel=1e-12)
+    expected = {8: (22.698, 365.65), 4: (12.326, 92.43)}[bits]  # docs/hawq.md §7 (torchvision counts)
+    assert (round(ours["size_MB"], 3), round(ours["GBOPs"], 2)) == expected
+
+
+def test_float_model_matches_torchvision_inception_layer_for_layer() -> None:
+    ours, tv = enumerate_arch("inceptionv3_cv"), enumerate_arch("inception_v3")
+    assert [(l.kind, l.macs, l.weight_params) for l in ours] == [
+        (l.kind, l.macs, l.weight_params) for l in tv
+    ]
+    fp32 = evaluate_cost("inceptionv3_cv", "hawq", bits=(32, 32)).totals
+    assert (
+        fp32["params"] == 23_834_568
+        and round(fp32["size_MB"], 2) == 90.92
+        and round(fp32["GBOPs"], 2) == 5850.33
+    )
+    small = build_model("inceptionv3_cv", 10, width=0.25)
+    assert all(m.eps == 1e-3 for m in small.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert len(enumerate_layers(small, SMALL)) == 95
+
+
+def _on_grid(x: torch.Tensor, scale: torch.Tensor, bits: int) -> bool:
+    q = x / scale.view(1, -1, *([1] * (x.dim() - 2)))
+    return bool(torch.allclose(q, q.round(), atol=1e-3)) and float(q.abs().max()) <= 2 ** (bits - 1)
+
+
+def test_forward_backward_and_frozen_eval_at_75px() -> None:
+    model = _small()
+    configure_quant_modules(model, scheme_module_bits("inceptionv3", "uniform4", model), QuantSettings())
+    x = torch.rand(4, 3, SMALL, SMALL)
+    target = torch.tensor([0, 1, 2, 3])
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(x), target)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and all(g is not None and torch.isfinite(g).all() for g in grads)
+    stem = model.features["q_init_block"].q_conv1.q_convbn
+    assert stem.conv.weight.grad.abs().sum() > 0  # gradient reaches the first layer through every requant
+
+    # frozen (folded BN): every concat requant puts each branch on the unit's one 16-bit grid
+    freeze_model(model)
+    model.eval()
+    seen = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            seen[name] = output
+
+        return hook
+
+    unit = model.features["stage2"]["unit1"]  # Reduction-A: two conv branches and a max-pool branch
+    handles = [unit.q_rescaling_activ.register_forward_hook(keep("concat"))]
+    c3 = model.features["stage3"]["unit2"].branches["branch3"]
+    handles.append(c3.q_rescaling_activ.register_forward_hook(keep("split")))
+    with torch.no_grad():
+        out = model(x)
+    for h in handles:
+        h.remove()
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    for key in ("concat", "split"):
+        y, s = seen[key]
+        assert s.numel() == 1 and _on_grid(y, s, 16), key
+
+
+@pytest.mark.slow
+def test_quant_train_digits_one_step(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = quant_train.main(
+        ["-a", "inceptionv3", "--data", "digits", "-b", "8", "--epochs", "1", "--data-percentage", "0.005",
+         "--quant-scheme", "uniform4", "--seed", "0", "-j", "0", "--device", "cpu", "--lr", "0.01",
+         "--save-path", str(out) + "/"]
+    )  # fmt: skip
+    assert "match all modules defined in bit_config: True" in (out / "log.log").read_text()
+    assert 0 <= result["val_acc1"] <= 100
+    cfg = json.loads((out / "bit_config.json").read_text())
+    assert cfg["arch"] == "inceptionv3_cv" and cfg["input_size"] == SMALL and len(cfg["layers"]) == 95
+    ckpt = torch.load(out / "checkpoint.pth.tar", weights_only=True)
+    assert "features.stage1.unit1.q_rescaling_activ.x_max" in ckpt["state_dict"]
+
+
+def test_image_size_below_75_is_a_usage_error(tmp_path) -> None:
+    with pytest.raises(UsageError, match="--image-size must be >= 75"):
+        quant_train.main(["-a", "inceptionv3", "--data", "digits", "--image-size", "32",
+                          "--save-path", str(tmp_path) + "/"])  # fmt: skip
+    assert not any(tmp_path.iterdir())
