@@ -38,7 +38,7 @@ from common.runtime.compat_flags import warn_unused_flags
 from common.runtime.runlog import add_logging_args
 from hawq import quant_train as hawq_qt
 from hawq.utils.checkpoints import load_float_state, load_quantized_state, state_dict_of
-from hawq.utils.models import build_float_model, build_quantized_model, resolve_arch
+from hawq.utils.models import QLinearBottleneck, build_float_model, build_quantized_model, resolve_arch
 from hawq.utils.quant_config import QuantSettings, bitconfig_module_bits, configure_quant_modules
 from hawq.utils.quantization_utils.quant_modules import QuantAct
 from ompq.QAT.bit_config import bit_config_dict
@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--bit_config", type=Path, default=None, help="portable bit-config file (from the search)"
     )
+    new.add_argument(
+        "--compat",
+        action="store_true",
+        help="mobilenetv2_w1 only: OMPQ's scale bug (conv2 of each unit fed the unit input's scale, not quant_act1's)",
+    )
     new.add_argument("--kd_cosine", action="store_true", help="fix: cosine lr in the KD path too")
     new.add_argument("--kd_reduction", default="mean", choices=("mean", "batchmean"))
     new.add_argument("--resume_by_position", action="store_true")
@@ -149,6 +154,9 @@ def build_model_for(args: argparse.Namespace, classes: int, size: int) -> tuple[
         )
         notes.append(f"=> loaded {n} float tensors from '{args.resume}'")
     model = build_quantized_model(args.arch, float_model, input_size=size)
+    for unit in model.modules():  # --compat: OMPQ's MobileNetV2 scale bug; off = the fix
+        if isinstance(unit, QLinearBottleneck):
+            unit.ompq_scale_bug = bool(args.compat)
     if args.bit_config is not None:
         cfg = read_for_arch(args.bit_config, args.arch)  # the search's mobilenet_v2 file fits mobilenetv2_w1
         bits = bitconfig_module_bits(cfg, model, (args.arch, resolve_arch(args.arch).float_name))
@@ -215,6 +223,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"unknown -a/--arch {args.arch!r}; choose one of: {', '.join(ARCHS)}")
     if args.bit_config is not None and not Path(args.bit_config).is_file():
         raise UsageError(f"--bit_config file not found: {args.bit_config}")
+    if args.compat and args.arch != "mobilenetv2_w1":
+        raise UsageError(
+            f"--compat reproduces OMPQ's MobileNetV2 scale bug; it has no effect on -a {args.arch}"
+        )
     hawq_qt.check_args(args, dash="_")
     if args.bit_config is None:
         scheme_bits(args.arch, args.quant_scheme)

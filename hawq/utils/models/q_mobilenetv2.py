@@ -44,13 +44,17 @@ class QLinearBottleneck(nn.Module):
         self.quant_act2 = QuantAct()
         self.conv3 = _convbn(unit.conv3)
         self.quant_act_int32 = QuantAct()
+        self.ompq_scale_bug = False  # OMPQ's QAT --compat (see forward)
 
     def forward(self, x: Tensor, scaling_factor_int32: Tensor) -> tuple[Tensor, Tensor]:
         identity = x
         x, act_sf = self.quant_act(x, scaling_factor_int32)
         x, weight_sf = self.conv1(x, act_sf)
         x = self.activation(x)
-        x, act_sf = self.quant_act1(x, act_sf, weight_sf)
+        x, act_sf1 = self.quant_act1(x, act_sf, weight_sf)
+        # OMPQ's copy kept quant_act1's scale on the module, feeding conv2 and quant_act2 the unit input's
+        # scale instead (ompq.QAT.quant_train --compat, docs/ompq.md); the default uses quant_act1's
+        act_sf = act_sf if self.ompq_scale_bug else act_sf1
         x, weight_sf = self.conv2(x, act_sf)
         x = self.activation(x)
         x, act_sf = self.quant_act2(x, act_sf, weight_sf)
