@@ -18,6 +18,10 @@ positive level at 1 bit.
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconfig
@@ -92,9 +96,11 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         "-a", ctx.arch, "--data", ctx.data, "--image-size", str(ctx.image_size),
         "--epochs", "1" if ctx.quick else str(r.epochs), "--lr", str(r.lr), "-b", str(r.batch_size),
         "--wd", str(r.weight_decay), "--seed", str(r.seed), "--resume", str(ctx.float_checkpoint),
-        "--bit-config", str(bitconfig), "--act-range-momentum", "0.99", "--fix-BN", "-j", "0",
+        "--bit-config", str(bitconfig), "--act-range-momentum", "0.99", "--fix-BN", "-j", str(ctx.workers),
         "--device", ctx.device, "--save-path", str(out), "-p", "1000",
     ]  # fmt: skip
+    if ctx.amp != "none":
+        argv += ["--amp", ctx.amp]
     if ctx.common_acts == "unsigned":
         argv += ["--asymmetric-acts-below", "8"]
     if ctx.quick:
@@ -117,5 +123,30 @@ def finetune_common(ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome
         bitconfig = write_bitconfig(cfg, Path(out) / "bit_config_common.json")
         gbops = measure(ctx.layers, {n: (lb.w, lb.a) for n, lb in cfg.layers.items()}).gbops
         notes.append(f"common QAT trains {gbops:.4f} GBOPs")
-    result = quant_train.main(quant_train_argv(ctx, bitconfig, out))
+    argv = quant_train_argv(ctx, bitconfig, out)
+    if ctx.nproc > 1 or ctx.torchrun_args:
+        return FinetuneOutcome(torchrun_quant_train(ctx, argv, Path(out)), notes)
+    result = quant_train.main(argv)
     return FinetuneOutcome(float(result["val_acc1"]), notes)
+
+
+def torchrun_command(ctx: Context, module: str, argv: list[str]) -> list[str]:
+    """``python -m torch.distributed.run <flags> -m <module> <argv>``: ``--standalone --nproc-per-node N`` unless
+    ``ctx.torchrun_args`` gives torchrun's own (multi-node) flags."""
+    flags = list(ctx.torchrun_args) or ["--standalone"]
+    return [sys.executable, "-m", "torch.distributed.run", *flags, "--nproc-per-node", str(ctx.nproc),
+            "-m", module, *argv]  # fmt: skip
+
+
+def torchrun_quant_train(ctx: Context, argv: list[str], out: Path) -> float:
+    """Run ``hawq.quant_train`` under torchrun (DDP: gloo on CPU, NCCL on CUDA); its ``final.json`` top-1.
+
+    quant_train's ``-b`` is the global batch (split over the processes) and the common path freezes BN, so N
+    processes train what one process does, up to the order of floating-point sums.
+    """
+    command = torchrun_command(ctx, "hawq.quant_train", argv)
+    done = subprocess.run(command, check=False)
+    final = out / "final.json"
+    if done.returncode != 0 or not final.is_file():
+        raise RuntimeError(f"torchrun hawq.quant_train exited {done.returncode}: {shlex.join(command)}")
+    return float(json.loads(final.read_text(encoding="utf-8"))["val_acc1"])

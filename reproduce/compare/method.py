@@ -61,6 +61,12 @@ class Context:
     #: the search effort preset: "quick" (CPU-sized, the default of ``make reproduce``), "paper" (each paper's own
     #: search effort) or "custom" (the quick searches with the recipe taken from the flags); ``quick=True`` wins
     effort: str = "quick"
+    #: processes per node of the steps launched with torchrun (the common QAT path), their data-loading workers
+    #: (``-j``), autocast of their float ops (``--amp``) and torchrun's own flags (multi-node; default standalone)
+    nproc: int = 1
+    workers: int = 0
+    amp: str = "none"
+    torchrun_args: tuple[str, ...] = ()
 
 
 @dataclass

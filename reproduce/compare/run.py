@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -127,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <arch>_<data>_<effort>.csv there and regenerate its README.md (e.g. results/compare)",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=1,
+        help="launch the common QAT fine-tunes (HAWQ-V3's own included) with torchrun and N processes "
+        "(gloo on CPU, NCCL with --device cuda); the other steps run in this process",
+    )
+    p.add_argument(
+        "--torchrun-args",
+        default="",
+        help="torchrun's own flags instead of --standalone, quoted (multi-node: '--nnodes 2 --node-rank 0 "
+        "--rdzv-backend c10d --rdzv-endpoint HOST:PORT')",
+    )
+    p.add_argument(
+        "--amp", choices=("none", "bf16"), default="none", help="autocast of the steps that support it"
+    )
+    p.add_argument("--workers", type=int, default=0, help="data-loading workers of the torchrun steps")
     add_threads_arg(p)
     return p
 
@@ -335,6 +353,8 @@ def check_args(args: argparse.Namespace, num_classes: int) -> None:
     for flag in ("epochs", "batch_size", "baseline_epochs"):
         check_at_least("--" + flag.replace("_", "-"), getattr(args, flag), 1)
     check_at_least("--seeds", args.seeds, 1)
+    check_at_least("--nproc-per-node", args.nproc_per_node, 1)
+    check_at_least("--workers", args.workers, 0)
     check_positive("--lr", args.lr)
     check_at_least("--wd", args.wd, 0)
     check_at_least("--image-size", args.image_size, 8)
@@ -365,7 +385,7 @@ def _run_seed(
     print(f"[compare 2/{total}] uniform W8A8 and W4A4 on the common QAT path", flush=True)
     key = {
         "float": _fingerprint(checkpoint), "budget": [ctx.budget.wbits, ctx.budget.abits], "seed": ctx.seed,
-        "quick": args.quick, "effort": args.effort, "device": args.device, "arch": args.arch, "data": args.data,
+        "quick": args.quick, "effort": args.effort, "amp": args.amp, "device": args.device, "arch": args.arch, "data": args.data,
         "image_size": args.image_size,
     }  # fmt: skip
     train_key = {**key, "recipe": asdict(ctx.recipe), "common_acts": args.common_acts}
@@ -411,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ctx = Context(
         args.arch, args.data, args.image_size, num_classes, checkpoint, budget, layers, budget.limits(layers),
         Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
-        args.common_acts, "smoke" if args.quick else args.effort,
+        args.common_acts, "smoke" if args.quick else args.effort, args.nproc_per_node, args.workers, args.amp,
+        tuple(shlex.split(args.torchrun_args)),
     )  # fmt: skip
     limits = ctx.limits
     print(
@@ -460,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.results_dir is not None:
         from reproduce.compare.results import write_results
 
-        print(f"results: {write_results(args.results_dir, result, args.device, 1)}", flush=True)
+        path = write_results(args.results_dir, result, args.device, args.nproc_per_node)
+        print(f"results: {path}", flush=True)
     plotted = [r for r in rows if "size_kB" in r]
     pareto_plot(
         plotted, args.out / "pareto.png", f"{args.arch} on {args.data}: top-1 against size", float_acc

@@ -141,3 +141,21 @@ def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
     )
     readme = (results / "README.md").read_text()
     assert "## tiny_resnet_digits_smoke" in readme and f"{table['HAWQ-V3']['top1_own']} ± " in readme
+
+
+def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
+    """HAWQ-V3's searched bits fine-tuned in this process and under torchrun (2 gloo processes): same top-1."""
+    from reproduce.compare.methods.hawq import METHOD
+
+    run = compare.main(["--quick", "--methods", "hawq", "--no-common-qat", "--out", str(tmp_path / "one")])
+    one = run["rows"][-1]
+    layers = compare.bench_layers("tiny_resnet", 32, 10)
+    budget = compare.Budget()
+    ctx = compare.Context(
+        "tiny_resnet", "digits", 32, 10, Path(run["float_checkpoint"]), budget, layers, budget.limits(layers),
+        compare.Recipe(), quick=True, effort="smoke", nproc=2,
+    )  # fmt: skip
+    two = METHOD.finetune(ctx, Path(one["bitconfig"]), tmp_path / "two")
+    assert (tmp_path / "two" / "final.json").is_file()
+    assert two.acc1 == pytest.approx(one["acc_own"], abs=0.6)  # 360 val images: 0.28 points each
+    assert compare.common_qat_unsupported("tiny_resnet") is None
