@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from torch.utils.data import Subset
 
-from common.runtime import load_checkpoint, run_main
+from common.runtime import load_checkpoint
 from haq import finetune, pretrain
 from haq.lib.utils import fit as fit_module
 
@@ -52,13 +52,3 @@ def test_finetune_kmeans_killed_after_an_epoch_resumes_bit_identically(
 
 def test_pretrain_killed_after_an_epoch_resumes_bit_identically(small_digits, tmp_path, kill_switch) -> None:
     _kill_and_resume(pretrain, COMMON, tmp_path, kill_switch)
-
-
-@pytest.mark.parametrize("entry", [finetune, pretrain])
-def test_under_torchrun_with_two_processes_refuses_in_one_line(entry, tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(SystemExit) as stop:
-        run_main(entry.main, [*COMMON, "-c", str(tmp_path / "o")])
-    assert stop.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "torchrun" in err and not (tmp_path / "o").exists()
