@@ -142,10 +142,22 @@ def _ompq_ptq(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _haq_finetune(tmp_path: Path) -> Path:
+    from haq import finetune
+
+    strategy = json.dumps([2, 3, 3, 4, 4, 2, 2, 3, 3, 4, 4, 2, 8])
+    finetune.main(
+        ["-a", "tiny_resnet", "-d", "digits", "--data_name", "digits", "-j", "0", "--strategy", strategy,
+         "--manualSeed", "1", "--epochs", "1", "--train_batch", "256", "-c", str(tmp_path)]
+    )  # fmt: skip
+    assert " val " in (tmp_path / "log.txt").read_text()  # the epoch line (the log used to be empty)
+    return tmp_path
+
+
 @pytest.mark.parametrize(
     "run",
-    [_hawq_search, _ompq_search, _ompq_ptq, _baseline],
-    ids=["hawq.search", "ompq.search", "ompq.ptq", "baseline"],
+    [_hawq_search, _ompq_search, _ompq_ptq, _baseline, _haq_finetune],
+    ids=["hawq.search", "ompq.search", "ompq.ptq", "baseline", "haq.finetune"],
 )
 def test_entrypoint_writes_one_log_csv_and_tensorboard(tmp_path: Path, run) -> None:
     folder = run(tmp_path)
