@@ -11,8 +11,9 @@ from ``--bit_cfg`` (overriding the 8-bit first/last weights, kept) → block/lay
 Kept from the original: every flag with its default; ``--seed`` is parsed but not used (the original's seeding is
 commented out: pass ``--use_seed`` to seed). Changed: PIL instead of accimage; ``--bit_cfg`` read as a literal, not
 eval'd; the result label names the bit list ("mixed") instead of W{n_bits_w}; the model is saved
-(``<out>/quantized_model.pth``, plus ``bit_config.json``). Added: ``--bit_config FILE`` (the search's file),
-``--weights FILE``, ``--image_size``, ``--device``, ``--out``, ``--data_path digits``.
+(``<out>/quantized_model.pth`` with its quantizer state, see :mod:`ompq.PTQ.saved_model`; ``python -m
+ompq.PTQ.evaluate <out>`` reloads and evaluates it; plus ``bit_config.json``). Added: ``--bit_config FILE`` (the
+search's file), ``--weights FILE``, ``--image_size``, ``--device``, ``--out``, ``--data_path digits``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from ompq.PTQ.bit_list import expand_bit_list, layer_names, parse_bit_cfg
 from ompq.PTQ.quant.fold_bn import fold_all_bn
 from ompq.PTQ.quant.quant_model import QuantModel
 from ompq.PTQ.quant.reconstruction import as_weight_reconstructed, recon_model, reconstruction_units
+from ompq.PTQ.saved_model import save_quantized
 
 ARCHS = {
     "resnet18": "resnet18",
@@ -353,8 +355,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         input_size=size, extra={"ompq": {"mode": "ptq", "a_bits": args.n_bits_a}},
     )  # fmt: skip
     write_bitconfig(cfg, args.out / "bit_config.json")
-    save_checkpoint({"arch": name, "state_dict": {k: v.detach().cpu() for k, v in qnn.state_dict().items()},
-                     "weight_bits": final_bits, "n_bits_a": args.n_bits_a}, args.out / "quantized_model.pth")  # fmt: skip
+    build = {"arch": name, "num_classes": classes, "image_size": size, "weight_quant": wq, "act_quant": aq,
+             "data_path": args.data_path}  # fmt: skip
+    accs = {k: v for k, v in result.items() if k.startswith("acc_")}
+    save_quantized(qnn, args.out / "quantized_model.pth", build, arch=name, weight_bits=final_bits,
+                   n_bits_a=args.n_bits_a, result=accs)  # fmt: skip
     result["weight_bits"] = list(final_bits.values())
     logger.finalize(result)
     logger.close()
