@@ -125,8 +125,18 @@ def _emit(builder: _GraphBuilder, op: Op, inputs: list[str], program: IntegerPro
         first = next(o for o in program.ops if o.out == op.inputs[0])
         return builder.qdq(total, op.scale, first.attrs["bits"], True)
     if op.kind == "avgpool":
-        k = a["kernel"]
-        return builder.node("AveragePool", inputs, "avgpool", kernel_shape=[k, k], strides=[1, 1])
+        k, p = a["kernel"], a.get("padding", 0)
+        return builder.node(
+            "AveragePool",
+            inputs,
+            "avgpool",
+            kernel_shape=[k, k],
+            strides=[1, 1],
+            pads=[p] * 4,
+            count_include_pad=1,
+        )
+    if op.kind == "concat":  # InceptionV3: every input is already requantized to the concat's scale
+        return builder.node("Concat", inputs, "concat", axis=1)
     if op.kind == "flatten":
         return builder.node("Flatten", inputs, "flatten", axis=1)
     if op.kind == "dequantize":
@@ -202,7 +212,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     check_output_file("--out", args.out)
     arch = resolve_arch(args.arch)
     state = state_dict_of(load_checkpoint(args.resume))
-    classifier = [v for k, v in state.items() if k.endswith(("quant_output.weight", "output.weight"))]
+    classifier = [
+        v
+        for k, v in state.items()
+        if k.endswith(("quant_output.weight", "output.weight", "output.q_fc.weight"))
+    ]
     classes = args.num_classes or (int(classifier[0].shape[0]) if classifier else None)
     if classes is None:
         raise UsageError(

@@ -1,7 +1,7 @@
 """Integer-only inference of a frozen HAWQ-V3 model (``docs/hawq.md`` §3.3, §3.5).
 
-:func:`lower` turns a frozen, calibrated :class:`~hawq.utils.models.QResNet` or
-:class:`~hawq.utils.models.QMobileNetV2` into an :class:`IntegerProgram`: a list of integer operations on named
+:func:`lower` turns a frozen, calibrated :class:`~hawq.utils.models.QResNet`,
+:class:`~hawq.utils.models.QMobileNetV2` or :class:`~hawq.utils.models.QInceptionV3` into an :class:`IntegerProgram`: a list of integer operations on named
 values, each value carrying its real-valued scale. :meth:`IntegerProgram.run` executes it with ``int64`` tensors
 only:
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hawq.utils.models import QMobileNetV2, QResNet
+from hawq.utils.models import QInceptionV3, QMobileNetV2, QResNet
 from hawq.utils.quant_config import freeze_model
 from hawq.utils.quantization_utils.quant_modules import (
     QuantAct,
@@ -154,9 +154,13 @@ class IntegerProgram:
         if bool((x < 0).any()):
             raise ValueError("integer average pooling expects non-negative inputs (after ReLU)")
         k = op.attrs["kernel"]
-        total = F.avg_pool2d(x.to(torch.float64), k, stride=1) * (k * k)
+        pad = op.attrs.get("padding", 0)  # zero padding counted in the divisor (InceptionV3's branch pools)
+        total = F.avg_pool2d(x.to(torch.float64), k, stride=1, padding=pad) * (k * k)
         total = torch.round(total).to(torch.int64)
         return torch.div(100 * total + k * k, 100 * k * k, rounding_mode="floor")
+
+    def _run_concat(self, op: Op, *parts: Tensor) -> Tensor:
+        return torch.cat(parts, dim=1)
 
     def _run_flatten(self, op: Op, x: Tensor) -> Tensor:
         return x.flatten(1)
@@ -328,6 +332,56 @@ def _lower_mobilenetv2(model: QMobileNetV2, low: _Lowering) -> None:
     low.p.add("dequantize", (acc,), low.p.scale_of(acc), flatten=True)
 
 
+def _lower_inceptionv3(model: QInceptionV3, low: _Lowering) -> None:
+    """Q-InceptionV3: conv blocks (conv, ReLU, requant), max pools on quantized values, per-branch requants of the
+    16-bit unit input, the padded 3x3 integer average of the pool branches, and concat requants (every branch
+    requantized from its own scale to the unit's, then concatenated)."""
+
+    def block(q: nn.Module, a: str) -> str:
+        return low.requant_acc(q.q_activ, low.relu(low.conv(q.q_convbn, a)))
+
+    def maxpool(pool: nn.MaxPool2d, a: str) -> str:
+        k, s, p = pool.kernel_size, pool.stride, pool.padding
+        return low.p.add("maxpool", (a,), low.p.scale_of(a), kernel=k, stride=s, padding=p)
+
+    def concat(act: QuantAct, parts: list[str]) -> str:
+        ones = act.pre_weight_scaling_factor
+        parts = [low.requant(act, v, low.p.scale_of(v), ones) for v in parts]
+        return low.p.add("concat", tuple(parts), act.act_scaling_factor)
+
+    def branch(b: nn.Module, x16: str) -> str:
+        a = low.requant_from_16(b.q_input_act, x16)
+        if b.kind == "MaxPoolBranch":
+            return maxpool(b.q_pool.pool, a)
+        if b.kind == "AvgPoolBranch":
+            pool = b.q_pool
+            a = low.p.add(
+                "avgpool", (a,), low.p.scale_of(a), kernel=int(pool.kernel_size), padding=pool.padding
+            )
+            return block(b.q_conv, low.requant_from_16(b.q_pool_act, a))
+        if b.kind == "Conv1x1Branch":
+            return block(b.q_conv, a)
+        for q in b.q_conv_list:
+            a = block(q, a)
+        return concat(b.q_rescaling_activ, [block(b.q_conv1x3, a), block(b.q_conv3x1, a)]) if b.split else a
+
+    stem = model.features["q_init_block"]
+    a = low.quantize_input(stem.q_input_activ)
+    for i in range(1, 6):
+        a = block(getattr(stem, f"q_conv{i}"), a)
+        if i in (3, 5):
+            a = maxpool(getattr(stem, "q_pool1" if i == 3 else "q_pool2").pool, a)
+    for _, unit in model.units():
+        a = concat(unit.q_rescaling_activ, [branch(b, a) for b in unit.branches.values()])
+    pooled = low.p.add(
+        "avgpool", (a,), low.p.scale_of(a), kernel=int(model.features["q_final_pool"].kernel_size)
+    )
+    a = low.requant_from_16(model.features["q_concat_activ"], pooled)
+    a = low.p.add("flatten", (a,), low.p.scale_of(a))
+    acc = low.linear(model.output["q_fc"], a)
+    low.p.add("dequantize", (acc,), low.p.scale_of(acc))
+
+
 @torch.no_grad()
 def lower(model: nn.Module, sample: Tensor) -> IntegerProgram:
     """Freeze ``model`` (ranges fixed, BN folded), run one fake-quant forward on ``sample`` so the integer weights
@@ -341,8 +395,12 @@ def lower(model: nn.Module, sample: Tensor) -> IntegerProgram:
         _lower_resnet(model, low)
     elif isinstance(model, QMobileNetV2):
         _lower_mobilenetv2(model, low)
+    elif isinstance(model, QInceptionV3):
+        _lower_inceptionv3(model, low)
     else:
-        raise TypeError(f"integer inference supports QResNet and QMobileNetV2, not {type(model).__name__}")
+        raise TypeError(
+            f"integer inference supports QResNet, QMobileNetV2 and QInceptionV3, not {type(model).__name__}"
+        )
     return program
 
 

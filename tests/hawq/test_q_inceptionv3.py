@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,8 +17,9 @@ from common.layers import enumerate_arch, enumerate_layers
 from common.models import build_model
 from common.models.inceptionv3_cv import inceptionv3_cv
 from common.runtime import UsageError
-from hawq import quant_train
+from hawq import export_onnx, quant_train
 from hawq.bit_config import bit_config_dict
+from hawq.utils.integer_inference import lower
 from hawq.utils.models import build_quantized_model
 from hawq.utils.quant_config import QuantSettings, configure_quant_modules, freeze_model, scheme_module_bits
 from hawq.utils.quantization_utils.quant_modules import QuantAct, QuantBnConv2d, QuantLinear
@@ -170,3 +172,58 @@ def test_image_size_below_75_is_a_usage_error(tmp_path) -> None:
         quant_train.main(["-a", "inceptionv3", "--data", "digits", "--image-size", "32",
                           "--save-path", str(tmp_path) + "/"])  # fmt: skip
     assert not any(tmp_path.iterdir())
+
+
+def _calibrated(scheme: str, x: torch.Tensor) -> torch.nn.Module:
+    """A reduced-width model whose float BN statistics come from ``x`` (so activations neither vanish nor
+    explode), wrapped with folded BN and activation ranges taken from one pass over ``x``."""
+    torch.manual_seed(0)
+    fp = inceptionv3_cv(10, 0.25)
+    for m in fp.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # running statistics = the batch's
+    with torch.no_grad():
+        fp.train()(x)
+    model = build_quantized_model("inceptionv3", fp, input_size=SMALL)
+    settings = QuantSettings(fix_BN=True)
+    configure_quant_modules(model, scheme_module_bits("inceptionv3", scheme, model), settings)
+    with torch.no_grad():
+        model.eval()(x)
+    return model
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_integer_only_inference_equals_fake_quant(scheme) -> None:
+    torch.manual_seed(1)
+    x = torch.randn(6, 3, SMALL, SMALL)
+    model = _calibrated(scheme, x)
+    program = lower(model, x[:1])
+    with torch.no_grad():
+        fake = model(x)
+    assert torch.equal(program.run(x), fake)
+    assert fake.std(dim=0).sum() > 0  # the logits depend on the input
+    kinds = {op.kind for op in program.ops}
+    assert {"concat", "maxpool", "avgpool"} <= kinds
+    assert sum(op.kind in ("conv", "linear") for op in program.ops) == 95
+
+
+def test_onnx_export_passes_the_checker_and_follows_the_fake_quant_model(tmp_path) -> None:
+    torch.manual_seed(2)
+    x = torch.randn(8, 3, SMALL, SMALL)
+    model = _calibrated("uniform8", x)
+    onnx_model = export_onnx.export_onnx(model, x[:1], tmp_path / "q.onnx")  # runs onnx.checker (full_check)
+    ops = {n.op_type for n in onnx_model.graph.node}
+    assert {"Concat", "AveragePool", "MaxPool", "QuantizeLinear", "Gemm"} <= ops
+    ort = pytest.importorskip("onnxruntime")
+    with torch.no_grad():
+        fake = model.eval()(x)
+    options = ort.SessionOptions()
+    # ORT's QDQ propagation moves a QuantizeLinear across the max pools of 16-bit values and then rejects its own
+    # node (int8 output, uint8 zero point); the graph itself passes onnx.checker
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(tmp_path / "q.onnx"), options)
+    got = session.run(None, {"input": x.numpy()})[0]
+    # QDQ rescales in float, so values land a step away from the integer result here and there; over 95 layers of an
+    # untrained network the logits drift (max |diff| ~ half the largest logit), the predicted class mostly not
+    assert got.shape == (8, 10) and np.isfinite(got).all()
+    assert np.mean(got.argmax(1) == fake.numpy().argmax(1)) >= 0.75
