@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from common.bitconfig import BitConfig, LayerBits
 from common.cost import evaluate_cost
 from common.layers import enumerate_arch, enumerate_layers
 from common.models import build_model
@@ -20,8 +21,14 @@ from common.runtime import UsageError
 from hawq import export_onnx, quant_train
 from hawq.bit_config import bit_config_dict
 from hawq.utils.integer_inference import lower
-from hawq.utils.models import build_quantized_model
-from hawq.utils.quant_config import QuantSettings, configure_quant_modules, freeze_model, scheme_module_bits
+from hawq.utils.models import build_quantized_model, load_float_weights
+from hawq.utils.quant_config import (
+    QuantSettings,
+    bitconfig_module_bits,
+    configure_quant_modules,
+    freeze_model,
+    scheme_module_bits,
+)
 from hawq.utils.quantization_utils.quant_modules import QuantAct, QuantBnConv2d, QuantLinear
 
 SCHEMES = ("uniform8", "uniform4")
@@ -227,3 +234,37 @@ def test_onnx_export_passes_the_checker_and_follows_the_fake_quant_model(tmp_pat
     # untrained network the logits drift (max |diff| ~ half the largest logit), the predicted class mostly not
     assert got.shape == (8, 10) and np.isfinite(got).all()
     assert np.mean(got.argmax(1) == fake.numpy().argmax(1)) >= 0.75
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_portable_bit_config_gives_back_the_shipped_module_bits(qmodel, scheme) -> None:
+    shipped = scheme_module_bits("inceptionv3", scheme, qmodel)
+    configure_quant_modules(qmodel, shipped, QuantSettings())
+    modules = dict(qmodel.named_modules())
+    layers = {
+        layer: LayerBits(int(modules[w].weight_bit), int(modules[a].activation_bit))
+        for layer, (w, a) in qmodel.layer_map.items()
+    }
+    cfg = BitConfig(arch="inceptionv3_cv", layers=layers, method="hawq", num_classes=10, input_size=SMALL)
+    assert bitconfig_module_bits(cfg, qmodel, ("inceptionv3", "inceptionv3_cv")) == shipped
+
+
+def test_float_state_dict_has_pytorchcv_names(tmp_path) -> None:
+    fp = inceptionv3_cv(10, 0.25)
+    keys = set(fp.state_dict())
+    for key in (
+        "features.init_block.conv1.conv.weight",
+        "features.init_block.conv5.bn.running_var",
+        "features.stage1.unit1.branches.branch4.conv.bn.weight",
+        "features.stage2.unit1.branches.branch2.conv_list.conv3.conv.weight",
+        "features.stage2.unit5.branches.branch3.conv_list.conv5.bn.bias",
+        "features.stage3.unit3.branches.branch3.conv3x1.conv.weight",
+        "output.fc.bias",
+    ):
+        assert key in keys, key
+    torch.save(fp.state_dict(), tmp_path / "inceptionv3.pth")
+    again = inceptionv3_cv(10, 0.25)
+    load_float_weights(again, tmp_path / "inceptionv3.pth")  # what --pretrained does with pytorchcv's file
+    assert all(
+        torch.equal(a, b) for a, b in zip(fp.state_dict().values(), again.state_dict().values(), strict=True)
+    )
