@@ -58,8 +58,8 @@ def model_zoo_table(costs: CostLookup) -> Table:
         "ResNet101b": 79.41,
         "InceptionV3": 78.88,
     }
-    #: the HAWQ --arch whose float model is the baseline (ResNet101b and InceptionV3 have no HAWQ wrapper here)
-    hawq_arch = {"ResNet101": "resnet101"}
+    #: the HAWQ --arch whose float model is the baseline (ResNet101b has no HAWQ wrapper)
+    hawq_arch = {"ResNet101": "resnet101", "InceptionV3": "inceptionv3"}
     for net, top1 in baselines.items():
         item = f"{net} FP32"
         need = f"{IMAGENET_VAL} and pytorchcv's {net} weights; the figure is pytorchcv's own evaluation"

@@ -57,7 +57,7 @@ class _NoCosts:
 
 def test_fp32_rows_name_a_working_eval_float_command() -> None:
     commands = _fp32_commands()
-    assert len(commands) == 5  # README x2, model zoo x2, ResNet101 baseline
+    assert len(commands) == 6  # README x2, model zoo x2, ResNet101 and InceptionV3 baselines
     for command in commands:
         argv = shlex.split(command)
         assert argv[:3] == ["python", "-m", "reproduce.eval_float"]
