@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * len(train_loader))
     start_epoch, best, rng_note = 0, 0.0, ""
-    resume = find_resume(args.resume) if args.resume else None
+    resume = find_resume(args.resume, exclude=("model_best.pth.tar", WEIGHTS_NAME)) if args.resume else None
     if resume is not None:
         state = require_checkpoint(load_checkpoint(resume), resume, RESUME_KEYS)
         check_state_dict_fits(unwrap_model(model), state["state_dict"], f"--resume {resume}")
