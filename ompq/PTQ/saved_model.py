@@ -106,6 +106,10 @@ def read_quantized_file(path: Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "quantized_model.pth"
     saved = load_checkpoint(path)
+    if isinstance(saved, dict) and "format" not in saved and {"state_dict", "weight_bits"} <= set(saved):
+        raise UsageError(
+            f"{path} was saved without its quantizer state (an older version): run the PTQ again"
+        )
     if not isinstance(saved, dict) or saved.get("format") != FORMAT or any(k not in saved for k in _KEYS):
         raise UsageError(
             f"{path} is not an OMPQ PTQ quantized model (want the quantized_model.pth that "

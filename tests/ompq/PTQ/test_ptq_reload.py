@@ -14,6 +14,7 @@ import torch
 from common.data import build_datasets, build_loaders
 from common.runtime import load_checkpoint, run_main, save_checkpoint
 from ompq.PTQ import evaluate, main_imagenet
+from ompq.PTQ.saved_model import load_quantized
 
 ROOT = Path(__file__).resolve().parents[3]
 ARGV = ["--data_path", "digits", "--arch", "tiny_resnet", "--image_size", "16", "--n_bits_w", "3"]
@@ -79,7 +80,27 @@ def test_quantizer_state_is_what_makes_it_reload(ptq_run) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["float", "state", "text"])
+def test_weight_only_ptq_reloads_in_process(tmp_path, monkeypatch) -> None:
+    """Without ``--act_quant`` the activation quantizers were never initialised: they reload that way too."""
+    live = {}
+    real = main_imagenet.save_quantized
+
+    def capture(qnn, *a, **k):
+        live["q"] = qnn
+        return real(qnn, *a, **k)
+
+    monkeypatch.setattr(main_imagenet, "save_quantized", capture)
+    argv = [a for a in ARGV if a != "--act_quant"]
+    result = main_imagenet.main([*argv, "--out", str(tmp_path)])
+    batch = first_val_batch(16, 128)
+    qnn, saved = load_quantized(tmp_path / "quantized_model.pth")
+    assert not any(q["inited"] for n, q in saved["quantizers"].items() if n.endswith(".act_quantizer"))
+    with torch.no_grad():
+        assert torch.equal(qnn(batch), live["q"](batch))
+    assert saved["result"]["acc_weight_quant"] == result["acc_weight_quant"]
+
+
+@pytest.mark.parametrize("kind", ["float", "state", "text", "old"])
 def test_a_file_of_another_kind_is_one_line(ptq_run, tmp_path, capsys, kind) -> None:
     out, _, _ = ptq_run
     path = tmp_path / "other.pth"
@@ -87,6 +108,9 @@ def test_a_file_of_another_kind_is_one_line(ptq_run, tmp_path, capsys, kind) -> 
         save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, path)
     elif kind == "state":
         path = out / "ptq_state.pth"
+    elif kind == "old":  # the layout saved before the quantizer state was kept
+        old = load_checkpoint(out / "quantized_model.pth")
+        save_checkpoint({k: old[k] for k in ("arch", "state_dict", "weight_bits", "n_bits_a")}, path)
     else:
         path.write_text("not a checkpoint")
     with pytest.raises(SystemExit) as stop:
