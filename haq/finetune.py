@@ -30,6 +30,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    apply_local_rank_flag,
     check_at_least,
     check_output_dir,
     check_positive,
@@ -126,8 +127,8 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
         "--local_rank",
         dest="local_rank",
         type=int,
-        default=0,
-        help="accepted for python -m torch.distributed.launch; the rank is read from LOCAL_RANK",
+        default=None,
+        help="as python -m torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
     )
 
 
@@ -292,6 +293,7 @@ def resolve_strategy(args: argparse.Namespace, model: nn.Module, types: tuple, n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    apply_local_rank_flag(args.local_rank)
     if args.half_type not in ("O0", "O1"):
         raise UsageError(
             f"--half_type {args.half_type}: only apex's O1 (autocast) and O0 (float32) are reimplemented"

@@ -18,6 +18,7 @@ import torch
 from common.runtime import (
     RunLogger,
     UsageError,
+    apply_local_rank_flag,
     choose_device,
     cleanup_distributed,
     run_main,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    apply_local_rank_flag(args.local_rank)
     out_dir = check_training_args(args)
     set_threads(args.threads)
     if is_quantized_arch(args.arch):

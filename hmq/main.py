@@ -37,6 +37,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_common_args,
+    apply_local_rank_flag,
     broadcast_module_state,
     check_at_least,
     check_fraction,
@@ -125,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--local-rank",
         dest="local_rank",
         type=int,
-        default=0,
-        help="accepted for torch.distributed.launch; torchrun sets LOCAL_RANK",
+        default=None,
+        help="as torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
     )
     a("--n_epochs", type=int, default=30, help="search-stage epochs")
     a("--n_epochs_final", type=int, default=20, help="fine-tune-stage epochs")
@@ -467,6 +468,7 @@ def _wrap(run: _Run) -> nn.Module:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_local_rank_flag(args.local_rank)
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
     validate_args(args)
     set_threads(args.threads)

@@ -55,12 +55,7 @@ def _compat() -> set[tuple[str, str]]:
 #: Still parsed and ignored (issue 18 item 4, open; ``--local_rank``: issue 19 item 4's torch.distributed.launch
 #: work): each must be made to work or warn and then leave this list. ``test_pending_are_still_unread`` fails
 #: once one is read, so the list cannot go stale.
-PENDING: set[tuple[str, str]] = {
-    ("hmq.main", "local_rank"),
-    ("ompq.mixed_bit.feature_extract", "local_rank"),
-    ("haq.finetune", "local_rank"),
-    ("haq.pretrain", "local_rank"),
-}
+PENDING: set[tuple[str, str]] = set()
 
 _HELP = {"help", "version"}
 

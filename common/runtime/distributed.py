@@ -24,6 +24,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "broadcast_module_state",
+    "apply_local_rank_flag",
     "cleanup_distributed",
     "get_rank",
     "get_world_size",
@@ -191,6 +192,24 @@ def broadcast_module_state(model: nn.Module, src: int = 0) -> None:
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
             dist.broadcast(tensor.data, src=src)
+
+
+def apply_local_rank_flag(value: int | None) -> None:
+    """Honour ``--local-rank``/``--local_rank`` as ``python -m torch.distributed.launch`` passes it.
+
+    ``None`` (flag not given) does nothing. Without a ``LOCAL_RANK`` in the environment the flag's
+    value becomes ``LOCAL_RANK``, which :func:`init_distributed` and the device choice read; a value
+    that disagrees with the launcher's ``LOCAL_RANK`` is a one-line :class:`UsageError`.
+    """
+    if value is None:
+        return
+    if value < 0:
+        raise UsageError(f"--local-rank must be >= 0, got {value}")
+    env = os.environ.get("LOCAL_RANK")
+    if env is None or env == "":
+        os.environ["LOCAL_RANK"] = str(value)
+    elif _env_int("LOCAL_RANK", 0) != value:
+        raise UsageError(f"--local-rank {value} disagrees with LOCAL_RANK={env} set by the launcher")
 
 
 def refuse_distributed(prog: str) -> None:

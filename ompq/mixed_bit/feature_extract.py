@@ -37,6 +37,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    apply_local_rank_flag,
     check_at_least,
     check_output_dir,
     check_positive,
@@ -87,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--local_rank",
         "--local-rank",
         dest="local_rank",
-        default=0,
+        default=None,
         type=int,
-        help="accepted for compatibility",
+        help="as torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
     )
     new = p.add_argument_group("added by this reimplementation")
     new.add_argument(
@@ -169,6 +170,7 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    apply_local_rank_flag(args.local_rank)
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "use --device")
     set_threads(args.threads)
     name = check_args(args)
