@@ -561,7 +561,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     check_output_file("--out", args.out)
     start = time.perf_counter()
-    logger = RunLogger(log_dir_for(args.out, args.log_dir), args)
     device = choose_device(args.device)
     seed_everything(args.seed)
     spec = get_spec(args.arch)
@@ -574,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = build_model(args.arch, num_classes=num_classes)
     if args.checkpoint:
         _load_weights(model, args.checkpoint)
+    logger = RunLogger(log_dir_for(args.out, args.log_dir), args)  # after the inputs are checked
     layer_names = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
     if layer_names is None:
         from common.layers import enumerate_layers
