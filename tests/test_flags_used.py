@@ -31,6 +31,13 @@ ENTRYPOINTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ompq.QAT.quant_train": ("build_parser", ("ompq", "hawq")),
     "ompq.PTQ.main_imagenet": ("build_parser", ("ompq",)),
     "reproduce.baseline_digits": ("build_parser", ("reproduce",)),
+    "haq.lib.simulator.build_table": ("build_parser", ("haq",)),
+    "hawq.export_onnx": ("build_parser", ("hawq",)),
+    "hawq.ilp": ("build_parser", ("hawq",)),
+    "ompq.PTQ.evaluate": ("build_parser", ("ompq",)),
+    "reproduce.eval_float": ("build_parser", ("reproduce",)),
+    "reproduce.compare.run": ("build_parser", ("reproduce",)),
+    "common.cost.cli": ("build_parser", ()),
 }
 PROQHA = {"proqha.main.train": "train", "proqha.main.search": "search"}
 
