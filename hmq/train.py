@@ -30,6 +30,7 @@ __all__ = [
     "broadcast_activation_thresholds",
     "build_optimizers",
     "evaluate",
+    "recalibrate_batchnorm",
     "statistics_pass",
     "train_epoch",
 ]
@@ -139,6 +140,51 @@ def statistics_pass(
             seen += 1
     finally:
         control.statistics = False
+    return seen
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    loader: Iterable,
+    control: HmqControl,
+    device: torch.device,
+    max_batches: int | None = None,
+    amp: str = "none",
+) -> int:
+    """Re-estimate every BatchNorm's running statistics under the hard HMQ choices; returns the batches seen.
+
+    Not in the original (an optional repair, off in a faithful run). Eval mode normalises with running
+    statistics that BN accumulated (momentum 0.1) while training: in the search stage under the *soft*
+    quantizer (expected threshold ``E[T]`` of Gumbel samples), in the fine-tune stage under the hard one.
+    When the argmax threshold of a layer is far below ``E[T]`` (e.g. a 2-bit layer at the smallest
+    threshold), the stale soft-state variance is many times the hard one and dominates the running value
+    until some 50 hard steps have passed; on a short run the eval-mode top-1 collapses while train-mode
+    (batch statistics) stays high. Here the statistics are reset and averaged cumulatively
+    (``momentum=None``) over the batches of ``loader`` in training mode at temperature -1 (hard choices);
+    nothing else changes (no gradients, HMQ statistics off). Momenta and the temperature are restored.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    was_training, tau, stats = model.training, control.temperature, control.statistics
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the pass
+    model.train()
+    control.temperature, control.statistics = -1.0, False
+    seen = 0
+    try:
+        for images, _ in progress(loader, desc="BN recalibration", leave=False):
+            if max_batches is not None and seen >= max_batches:
+                break
+            with autocast_context(device, amp != "none", amp):
+                model(images.to(device, non_blocking=True))
+            seen += 1
+    finally:
+        for m, mom in zip(bns, momenta, strict=True):
+            m.momentum = mom
+        control.temperature, control.statistics = tau, stats
+        model.train(was_training)
     return seen
 
 
