@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from common.cost import evaluate_bitconfig
 from common.cost.convention import CostError
 from common.data import build_datasets, build_loaders, set_loader_epoch
 from common.models import build_model
+from common.models.weight_layouts import SOURCES, load_original
 from common.runtime import (
     AverageMeter,
     RunLogger,
@@ -97,7 +99,13 @@ from hawq.utils.quant_config import (
 from hawq.utils.quantization_utils.quant_modules import QuantBnConv2d
 
 log = logging.getLogger("hawq.quant_train")
-TEACHER_ARCHS = {"resnet101": "resnet101_v1", "resnet50": "resnet50_v1", "resnet101b": "resnet101"}
+TEACHER_ARCHS = {
+    "resnet101": "resnet101_v1",
+    "resnet50": "resnet50_v1",
+    "resnet101b": "resnet101",
+    "inceptionv3": "inceptionv3_cv",
+}
+"""pytorchcv teacher name -> our model of its layout (others have the same name in both)."""
 
 
 UNUSED_FLAGS = ("dist_url",)
@@ -328,13 +336,41 @@ def build_teacher(args: argparse.Namespace, classes: int) -> nn.Module | None:
     if args.distill_method == "None":
         return None
     name = TEACHER_ARCHS.get(args.teacher_arch, args.teacher_arch)
+    teacher = build_model(name, classes)
     if args.teacher_checkpoint:
-        teacher = build_model(name, classes)
         state = state_dict_of(load_checkpoint(args.teacher_checkpoint))
         load_state_dict_checked(teacher, state, f"--teacher-checkpoint {args.teacher_checkpoint}")
+    elif args.pretrained:
+        load_teacher_weights(teacher, args.teacher_arch, classes)
     else:
-        teacher = build_model(name, classes, pretrained=bool(args.pretrained))
+        print(
+            f"warning: the KD teacher {args.teacher_arch} keeps its random initialisation; pass --pretrained "
+            "(pytorchcv's file) or --teacher-checkpoint FILE for a trained one",
+            file=sys.stderr,
+        )
     return teacher.eval()
+
+
+def load_teacher_weights(teacher: nn.Module, teacher_arch: str, classes: int) -> None:
+    """Load pytorchcv's ImageNet weights of ``teacher_arch`` into ``teacher``, as the original's teacher
+    (``get_model(teacher_arch, pretrained=True)``): ``$MPQ_WEIGHTS_DIR/pytorchcv/<arch>.pth``, renamed to our
+    module names. A missing file, an arch without a pytorchcv file or a data set of another class count than
+    ImageNet's 1000 is a one-line :class:`UsageError` saying what to do; nothing else stands in for it."""
+    source = SOURCES.get(("pytorchcv", teacher_arch))
+    if source is None:
+        known = ", ".join(a for o, a in SOURCES if o == "pytorchcv")
+        raise UsageError(
+            f"--teacher-arch {teacher_arch} has no published pytorchcv weights (known: {known}); "
+            "give --teacher-checkpoint FILE"
+        )
+    if classes != 1000:
+        raise UsageError(
+            f"pytorchcv's {teacher_arch} is a 1000-class ImageNet teacher but the data has {classes} classes; "
+            "give --teacher-checkpoint FILE trained on this data"
+        )
+    if not source.path().is_file():
+        raise UsageError(source.missing_message())
+    load_original(teacher, source)
 
 
 def portable_bitconfig(model: nn.Module, args: argparse.Namespace, classes: int, size: int) -> BitConfig:

@@ -234,7 +234,15 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         arch,
         convert=None if arch in ("mobilenetv2_w1", "inceptionv3") else pytorchcv_resnet_to_torchvision,
     )
-    for arch in ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1", "inceptionv3")
+    for arch in (
+        "resnet18",
+        "resnet50",
+        "resnet50b",
+        "resnet101",
+        "resnet101b",
+        "mobilenetv2_w1",
+        "inceptionv3",
+    )
 }
 SOURCES[("brecq", "resnet18")] = WeightSource(
     "brecq", "resnet18_imagenet.pth.tar", _BRECQ.format("resnet18_imagenet.pth.tar"), "resnet18"
