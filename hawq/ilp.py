@@ -59,11 +59,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common.runtime import UsageError, check_output_file, run_main
+
+if TYPE_CHECKING:
+    from torch import nn
 
 KINDS: tuple[str, ...] = ("modelsize", "bops", "latency")
 """The three budget kinds of the notebook."""
@@ -394,16 +397,34 @@ def quant_perturbation(weight: Any, bits: int) -> float:
     return float(((flat - q) ** 2).sum())
 
 
+def original_float_model(arch: str) -> nn.Module:
+    """The registered ``arch`` with the float weights HAWQ-V3 starts from: pytorchcv's file, read from
+    ``$MPQ_WEIGHTS_DIR/pytorchcv/<hawq arch>.pth`` by :func:`hawq.utils.models.build_float_model`. A missing
+    file is a one-line error naming it, its URL and its folder; an arch without a pytorchcv file is an
+    :class:`IlpError` asking for ``--weights FILE`` (no other published weights stand in)."""
+    from hawq.utils.models import build_float_model, pytorchcv_source, quantize_arch_dict
+
+    by_float = {q.float_name: name for name, q in quantize_arch_dict.items() if pytorchcv_source(name)}
+    if arch not in by_float:
+        raise IlpError(
+            f"no original (pytorchcv) float weights are known for {arch} (known: {', '.join(by_float)}); "
+            "give --weights FILE"
+        )
+    return build_float_model(by_float[arch], pretrained=True)
+
+
 def weight_perturbations(
     arch: str, weights: str | Path | bool, layers: Sequence[str]
 ) -> dict[str, tuple[float, float]]:
-    """(Delta8, Delta4) of each named layer's weight, from ``build_model(arch, pretrained=weights)``.
+    """(Delta8, Delta4) of each named layer's weight, from the float model of ``arch`` with ``weights``.
 
-    The raw conv weights are used (BN not folded; the original leaves this unspecified, spec section 3.7).
+    ``weights=True`` means the original's float starting point, pytorchcv's ImageNet file
+    (:func:`original_float_model`); a path is a state dict for ``arch``. The raw conv weights are used (BN
+    not folded; the original leaves this unspecified, spec section 3.7).
     """
     from common.models import build_model
 
-    model = build_model(arch, pretrained=weights)
+    model = original_float_model(arch) if weights is True else build_model(arch, pretrained=weights)
     modules = dict(model.named_modules())
     out = {}
     for name in layers:
