@@ -25,6 +25,9 @@ import torch
 from torch import nn
 
 from common.bitconfig import write_bitconfig
+from common.models import get_spec
+from common.models.pretrained import expected_file_name
+from common.models.weight_layouts import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
 from common.runtime import (
     RunLogger,
     UsageError,
@@ -55,10 +58,22 @@ from haq.lib.env.quantize_env import QuantizeEnv
 from haq.lib.rl.ddpg import DDPG
 from haq.lib.simulator.latency_table import load_table, table_path
 from haq.lib.utils.bitconfig_io import layer_names, strategy_to_bitconfig
-from haq.lib.utils.data_utils import data_setup, get_split_train_dataset
+from haq.lib.utils.data_utils import DATASET_CLASSES, DataSetup, data_setup, get_split_train_dataset
 from haq.lib.utils.linear_quant import QUANT_TYPES
 from haq.lib.utils.train import evaluate
-from haq.models import ArchError, base_arch, build_haq_model, input_size_of, is_quantized_arch
+from haq.models import (
+    HAQ_LAYOUT,
+    HAQ_MOBILENET_V1,
+    HAQ_PRETRAINED_FILE,
+    ArchError,
+    base_arch,
+    build_haq_model,
+    input_size_of,
+    is_quantized_arch,
+    load_released_checkpoint,
+    read_released_state_dict,
+)
+from haq.models.mobilenetv2 import MobileNetV2
 
 KMEANS_TYPES = (nn.Conv2d, nn.Linear)
 
@@ -311,6 +326,83 @@ def train(
     return best_policy, best_reward
 
 
+def search_classes(arch: str, dataset: str, setup: DataSetup) -> int:
+    """Outputs of the searched model: the data's class count.
+
+    The embedded ``digits`` have 10 classes whatever the default ``--dataset imagenet`` says (as in
+    ``haq.finetune``); an explicit ``--dataset`` of another class count on them is a one-line error. On
+    ImageNet folders ``qmobilenetv2`` keeps the original's 1000 outputs whatever the data (docs/haq.md
+    section 8 item 11: ImageNet-100's labels are the first 100 of the 1000-class head).
+    """
+    if setup.root == "digits":
+        found = DATASET_CLASSES["digits"]
+        if dataset != "imagenet" and setup.num_classes != found:
+            raise UsageError(
+                f"--dataset {dataset} means {setup.num_classes} classes but the embedded digits have {found}; "
+                "pass --dataset digits"
+            )
+        return found
+    return 1000 if arch == "qmobilenetv2" else setup.num_classes
+
+
+def _classifier_key(model: nn.Module) -> str | None:
+    """State-dict key of the weight of ``model``'s last linear layer (its classifier), if any."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    return None if last is None else f"{last}.weight"
+
+
+def has_published_weights(arch: str) -> bool:
+    """True when ``--pretrained published`` names a file for ``arch`` (HAQ's MobileNetV2, a registry file)."""
+    if arch in HAQ_LAYOUT:
+        return True
+    if arch in HAQ_MOBILENET_V1:
+        return False
+    return expected_file_name(get_spec(base_arch(arch))) is not None
+
+
+def check_weights_classes(model: nn.Module, arch: str, pretrained: bool | str, num_classes: int) -> None:
+    """One-line :class:`UsageError` when the float weights to start from have another class count than
+    the data: the published weights are ImageNet's (1000 classes); a file's count is its classifier's rows.
+    A new random head is not what a search starting from trained weights means, so no flag offers one."""
+    if not pretrained:
+        return
+    if pretrained is True:
+        if not has_published_weights(arch):
+            return  # build_haq_model says there are none
+        found, what = 1000, "--pretrained published (ImageNet weights)"
+    else:
+        key = _classifier_key(model)
+        state = read_released_state_dict(pretrained)
+        if is_pytorchcv_resnet(state):
+            state = pytorchcv_resnet_to_torchvision(state)
+        if key is None or key not in state or state[key].dim() < 1:
+            return  # the loader names any tensor that does not fit
+        found, what = int(state[key].shape[0]), f"--pretrained {pretrained}"
+    if found != num_classes:
+        raise UsageError(
+            f"{what} holds a {found}-class classifier but the data has {num_classes} classes; pass a "
+            "checkpoint trained on this data (e.g. reproduce.baseline_digits' weights.pth) or --pretrained none"
+        )
+
+
+def build_search_model(arch: str, num_classes: int, pretrained: bool | str) -> nn.Module:
+    """The float (K-means) or ``q*`` (linear) model to search, with ``num_classes`` outputs and the float
+    weights of ``pretrained`` (True: the published ones; a path; False: random), whose class count must be the
+    data's (:func:`check_weights_classes`). ``qmobilenetv2`` on digits gets a 10-output head of its layout."""
+    if arch == "qmobilenetv2" and num_classes != 1000:
+        model: nn.Module = MobileNetV2(num_classes, quantized=True)  # qmobilenetv2() is always 1000-way
+        check_weights_classes(model, arch, pretrained, num_classes)
+        if pretrained:
+            load_released_checkpoint(model, HAQ_PRETRAINED_FILE if pretrained is True else pretrained)
+        return model
+    model = build_haq_model(arch, num_classes, pretrained=False)
+    check_weights_classes(model, arch, pretrained, num_classes)
+    return build_haq_model(arch, num_classes, pretrained=pretrained) if pretrained else model
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
@@ -336,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         torch.manual_seed(args.seed)
         random.seed(args.seed)
     pretrained: bool | str = {"published": True, "none": False}.get(args.pretrained, args.pretrained)
-    model = build_haq_model(args.arch, setup.num_classes, pretrained=pretrained)
-    num_classes = 1000 if args.arch == "qmobilenetv2" else setup.num_classes
+    num_classes = search_classes(args.arch, args.dataset, setup)
+    model = build_search_model(args.arch, num_classes, pretrained)
     types = QUANT_TYPES if args.linear_quantization else KMEANS_TYPES
     layers = quantizable_modules(model, types)
     if not layers:
