@@ -1,7 +1,7 @@
 """HMQ networks: a registered float model with HMQ blocks attached in place (docs/hmq.md section 4).
 
-``build_hmq_network(name, ...)`` builds the float model with :func:`common.models.build_model` (and its
-pretrained weights), then :func:`attach_hmq` puts a weight block on every conv and linear layer (except
+``build_hmq_network(name, ...)`` builds the float model with :func:`common.models.build_model` (and the float
+weights HMQ starts from), then :func:`attach_hmq` puts a weight block on every conv and linear layer (except
 ResNet-50's classifier, a float ``nn.Linear`` in HMQ) and an activation block after every non-linearity,
 plus, as the original does:
 
@@ -28,8 +28,11 @@ from torchvision.models import resnet as tv_resnet
 
 from common.models import build_model, get_spec
 from common.models import cifar_resnet as cifar
+from common.models.weight_layouts import SOURCES, load_original
+from common.runtime import UsageError
 from hmq.block import HMQ, HmqControl
 from hmq.modules import HmqActivation, attach_weight_hmq
+from hmq.weights import original_weights_file
 
 __all__ = ["NETWORKS", "NetworkInfo", "attach_hmq", "build_hmq_network", "check_single_use", "network_info"]
 
@@ -207,9 +210,25 @@ def build_hmq_network(
     pretrained: bool | str = False,
     state_dict: dict[str, torch.Tensor] | None = None,
 ) -> nn.Module:
-    """Float model of ``--network_name`` ``name`` (weights from ``pretrained`` or ``state_dict``) with HMQ blocks."""
+    """Float model of ``--network_name`` ``name`` (weights from ``pretrained`` or ``state_dict``) with HMQ blocks.
+
+    ``pretrained=True`` is the float network HMQ starts from: HMQ's own file where it ships one
+    (EfficientNet-B0, ``$MPQ_WEIGHTS_DIR/hmq/EfficientNet_B0_IMAGENET.pt``, with HMQ's BN eps and padding),
+    otherwise the registry's published weights (HMQ's MobileNetV1 file, torchvision's MobileNetV2/ResNet-50).
+    A missing file is a one-line :class:`UsageError` naming it, its URL and its folder.
+    """
     info = network_info(name)
-    model = build_model(info.arch, num_classes, pretrained=pretrained)
+    source = SOURCES.get(("hmq", info.arch))
+    if pretrained is True and source is not None:  # never torchvision's B0 in place of HMQ's
+        original_weights_file(info.arch)  # the one-line error when the file is missing
+        if num_classes != 1000:
+            raise UsageError(
+                f"{source.file} is a 1000-class ImageNet network, not {num_classes} classes: pass "
+                "pretrained=False or a file of this class count"
+            )
+        model = load_original(build_model(info.arch, num_classes), source)
+    else:
+        model = build_model(info.arch, num_classes, pretrained=pretrained)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     attach_hmq(model, control, bits_list, n_thresholds_shifts, info.float_layers)
