@@ -79,6 +79,7 @@ from hmq.train import (
     broadcast_activation_thresholds,
     build_optimizers,
     evaluate,
+    recalibrate_batchnorm,
     statistics_pass,
     train_epoch,
 )
@@ -139,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lr_coefficient", type=float, default=0.01, help="learning rate of the weight HMQ logits")
     a("--fp16", action="store_true", help="fp16 autocast + GradScaler (same as --amp fp16)")
     a("--gamma", type=float, default=32.0, help="weight of the compression loss")
+    a(
+        "--bn_recalibrate",
+        type=int,
+        default=0,
+        help="not in the original (0: off, as the original): at the start of the fine-tune stage, re-estimate "
+        "the BatchNorm running statistics over this many training batches under the hard choices "
+        "(the search leaves them from the soft quantizer; see hmq/README.md)",
+    )
     a("--gamma_rate", type=float, default=2.0, help="exponent of the compression loss")
     a("--target_compression", type=float, default=17.0, help="final weight compression target")
     a("--target_compression_activation", type=float, default=8.0, help="final activation compression target")
@@ -249,7 +258,7 @@ def validate_args(args: argparse.Namespace) -> None:
     t_a = args.target_compression_activation
     if not math.isfinite(t_a) or t_a < 1 or t_a > reach_a:
         raise UsageError(f"--target_compression_activation must be within [1, {reach_a:g}], got {t_a}")
-    for flag in ("n_epochs", "n_epochs_final"):
+    for flag in ("n_epochs", "n_epochs_final", "bn_recalibrate"):
         if getattr(args, flag) < 0:
             raise UsageError(f"--{flag} must be >= 0")
     for flag in ("batch_size", "cycle_size", "n_target_steps", "n_gumbel", "n_thresholds_shifts"):
@@ -586,6 +595,12 @@ def _stages(run: _Run) -> int:
     best_acc = single.best
     last_acc = resume.get("last_final")
     first_final = resume["epoch"] + 1 if resume.get("stage") == "final" else 0
+    if args.bn_recalibrate > 0 and first_final == 0:
+        set_loader_epoch(run.train_loader, args.n_epochs)  # the first fine-tune epoch's (seed, epoch) order
+        seen = recalibrate_batchnorm(
+            run.bare, run.train_loader, control, run.device, max_batches=args.bn_recalibrate, amp=run.amp
+        )
+        run.logger.info(f"BatchNorm statistics re-estimated under the hard choices over {seen} batches")
     t_w_last, t_a_last = target_w(args.n_epochs - 1), target_a(args.n_epochs - 1)
     for e in range(first_final, args.n_epochs_final):
         set_loader_epoch(run.train_loader, args.n_epochs + e)

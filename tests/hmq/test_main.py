@@ -124,3 +124,24 @@ def test_pareto_plot_from_a_run(searched: Path, tmp_path: Path, capsys) -> None:
     assert pareto_main([str(tmp_path)]) == 0
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "| tiny_resnet |" in capsys.readouterr().out
+
+
+def test_bn_recalibrate_is_off_by_default_and_runs_before_the_fine_tune(tmp_path: Path) -> None:
+    """``--bn_recalibrate N`` (not in the original) re-estimates BN statistics over N batches once, at the start
+    of the fine-tune stage; without it the run is the original's (no re-estimation, no log line)."""
+    argv = FAST + ["--n_epochs", "1", "--n_epochs_final", "1", "--target_compression", "8", "--device", "cpu"]
+    logs = {}
+    for n in (0, 2):
+        out = tmp_path / f"recal{n}"
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            assert main([*argv, "--bn_recalibrate", str(n), "--out", str(out)]) == 0
+        finally:
+            torch.set_num_threads(before)
+        logs[n] = (out / "log.txt").read_text()
+    assert "re-estimated" not in logs[0]
+    assert "BatchNorm statistics re-estimated under the hard choices over 2 batches" in logs[2]
+    with pytest.raises(SystemExit) as exc:
+        run_main(main, [*argv, "--bn_recalibrate", "-1", "--out", str(tmp_path / "bad")])
+    assert exc.value.code == 2 and not (tmp_path / "bad").exists()
