@@ -184,7 +184,8 @@ def load_state_dict_strict(
     if mismatched and not (new_head and head_only):
         shapes = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched[:3])
         hint = (
-            f"; for a new {num_classes}-class head pass the new-head flag (new_head=True)"
+            f"; the weights have another class count: pass weights trained for {num_classes} classes "
+            "(no entrypoint starts from a new-head model; in code, new_head=True keeps a random head)"
             if head_only
             else ""
         )
