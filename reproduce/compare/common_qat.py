@@ -141,10 +141,12 @@ def torchrun_command(ctx: Context, module: str, argv: list[str]) -> list[str]:
 def torchrun_quant_train(ctx: Context, argv: list[str], out: Path) -> float:
     """Run ``hawq.quant_train`` under torchrun (DDP: gloo on CPU, NCCL on CUDA); its ``final.json`` top-1.
 
-    quant_train's ``-b`` is the global batch (split over the processes) and the common path freezes BN, so N
-    processes train what one process does, up to the order of floating-point sums.
+    quant_train's ``-b`` is the global batch (split over the processes); ``--sync-bn`` and ``--sync-act-range``
+    make the BN statistics (before the fix-BN step) and the activation ranges those of the global batch, so N
+    processes train what one process does, up to the order of floating-point sums (HAWQ-V3's own DDP kept both per
+    rank, which makes the result depend on the process count).
     """
-    command = torchrun_command(ctx, "hawq.quant_train", argv)
+    command = torchrun_command(ctx, "hawq.quant_train", [*argv, "--sync-bn", "--sync-act-range"])
     done = subprocess.run(command, check=False)
     final = out / "final.json"
     if done.returncode != 0 or not final.is_file():

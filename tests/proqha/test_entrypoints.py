@@ -119,7 +119,7 @@ def test_compute_prints_the_table_ratio(capsys) -> None:
 
 BAD = [
     ["--k_bits", "abc"],
-    ["--num_layers", "50"],
+    ["--num_layers", "51"],
     ["--arch", "vgg", "--num_layers", "18"],
     ["--resume", "/nonexistent/ckpt.pt", "--num_layers", "18"],
     ["--k_bits", "40", "--num_layers", "18"],
