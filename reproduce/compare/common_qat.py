@@ -98,6 +98,7 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         "--wd", str(r.weight_decay), "--seed", str(r.seed), "--resume", str(ctx.float_checkpoint),
         "--bit-config", str(bitconfig), "--act-range-momentum", "0.99", "--fix-BN", "-j", str(ctx.workers),
         "--device", ctx.device, "--save-path", str(out), "-p", "1000",
+        "--sync-bn", "--sync-act-range",  # the same arithmetic in 1 and N processes (see torchrun_quant_train)
     ]  # fmt: skip
     if ctx.amp != "none":
         argv += ["--amp", ctx.amp]
@@ -141,12 +142,13 @@ def torchrun_command(ctx: Context, module: str, argv: list[str]) -> list[str]:
 def torchrun_quant_train(ctx: Context, argv: list[str], out: Path) -> float:
     """Run ``hawq.quant_train`` under torchrun (DDP: gloo on CPU, NCCL on CUDA); its ``final.json`` top-1.
 
-    quant_train's ``-b`` is the global batch (split over the processes); ``--sync-bn`` and ``--sync-act-range``
-    make the BN statistics (before the fix-BN step) and the activation ranges those of the global batch, so N
-    processes train what one process does, up to the order of floating-point sums (HAWQ-V3's own DDP kept both per
-    rank, which makes the result depend on the process count).
+    quant_train's ``-b`` is the global batch (split over the processes); :func:`quant_train_argv` always passes
+    ``--sync-bn`` and ``--sync-act-range`` (in one process too, where they select the same float64 reductions), so
+    the BN statistics before the fix-BN step and the activation ranges are those of the global batch and N processes
+    train what one process does, up to the order of floating-point sums (HAWQ-V3's own DDP kept both per rank,
+    which makes the result depend on the process count).
     """
-    command = torchrun_command(ctx, "hawq.quant_train", [*argv, "--sync-bn", "--sync-act-range"])
+    command = torchrun_command(ctx, "hawq.quant_train", argv)
     done = subprocess.run(command, check=False)
     final = out / "final.json"
     if done.returncode != 0 or not final.is_file():
