@@ -117,6 +117,20 @@ def evaluate(
     return float(100.0 * counts[0] / counts[1].clamp_min(1))
 
 
+def _forward_passes(
+    model: nn.Module, loader: Iterable, device: torch.device, max_batches: int | None, amp: str, desc: str
+) -> int:
+    """Forward the images of ``loader`` (at most ``max_batches`` batches) through ``model``; returns the count."""
+    seen = 0
+    for images, _ in progress(loader, desc=desc, leave=False):
+        if max_batches is not None and seen >= max_batches:
+            break
+        with autocast_context(device, amp != "none", amp):
+            model(images.to(device, non_blocking=True))
+        seen += 1
+    return seen
+
+
 @torch.no_grad()
 def statistics_pass(
     model: nn.Module,
@@ -130,17 +144,10 @@ def statistics_pass(
     model.eval()
     control.statistics = True
     control.temperature = 1.0
-    seen = 0
     try:
-        for images, _ in progress(loader, desc="statistics", leave=False):
-            if max_batches is not None and seen >= max_batches:
-                break
-            with autocast_context(device, amp != "none", amp):
-                model(images.to(device, non_blocking=True))
-            seen += 1
+        return _forward_passes(model, loader, device, max_batches, amp, "statistics")
     finally:
         control.statistics = False
-    return seen
 
 
 @torch.no_grad()
@@ -172,20 +179,13 @@ def recalibrate_batchnorm(
         m.momentum = None  # cumulative average over the pass
     model.train()
     control.temperature, control.statistics = -1.0, False
-    seen = 0
     try:
-        for images, _ in progress(loader, desc="BN recalibration", leave=False):
-            if max_batches is not None and seen >= max_batches:
-                break
-            with autocast_context(device, amp != "none", amp):
-                model(images.to(device, non_blocking=True))
-            seen += 1
+        return _forward_passes(model, loader, device, max_batches, amp, "BN recalibration")
     finally:
         for m, mom in zip(bns, momenta, strict=True):
             m.momentum = mom
         control.temperature, control.statistics = tau, stats
         model.train(was_training)
-    return seen
 
 
 def broadcast_activation_thresholds(model: nn.Module) -> None:

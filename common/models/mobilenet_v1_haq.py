@@ -40,6 +40,21 @@ def _separable(cin: int, cout: int, stride: int) -> nn.Sequential:
     )
 
 
+def init_haq_weights(model: nn.Module) -> None:
+    """HAQ's initialisation of its MobileNets: conv weights ~ N(0, 2 / (k_h k_w c_out)), BN (1, 0), linear
+    weights ~ N(0, 0.01^2) with zero bias, in module order."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
 class HaqMobileNetV1(nn.Module):
     """HAQ's MobileNetV1; ``width`` scales every channel count (1.0 is the original; smaller for smoke tests)."""
 
@@ -58,19 +73,7 @@ class HaqMobileNetV1(nn.Module):
             cin = cout
         self.features = nn.Sequential(*units)
         self.classifier = nn.Sequential(nn.Linear(cin, num_classes))
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_haq_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.conv1(x))

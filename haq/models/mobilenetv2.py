@@ -14,10 +14,9 @@ every other layer's input is post-ReLU6 (unsigned). It always has 1000 outputs (
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
+from common.models.mobilenet_v1_haq import init_haq_weights
 from haq.lib.utils.linear_quant import QConv2d, QLinear
 
 STAGES = (
@@ -93,19 +92,7 @@ class MobileNetV2(nn.Module):
         )
         self.features = nn.Sequential(*blocks)
         self.classifier = make.linear(1280, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_haq_weights(self)
 
     def forward(self, x):
         return self.classifier(self.features(x).mean(3).mean(2))
