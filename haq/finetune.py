@@ -29,6 +29,7 @@ from common.runtime import (
     DistInfo,
     RunLogger,
     UsageError,
+    add_local_rank_arg,
     add_threads_arg,
     apply_local_rank_flag,
     check_at_least,
@@ -122,14 +123,7 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
         action="store_true",
         help="BatchNorm statistics over the whole global batch (default: each process's share)",
     )
-    d.add_argument(
-        "--local-rank",
-        "--local_rank",
-        dest="local_rank",
-        type=int,
-        default=None,
-        help="as python -m torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
-    )
+    add_local_rank_arg(d, first="--local-rank")
 
 
 def join_distributed(args: argparse.Namespace) -> DistInfo:

@@ -37,6 +37,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_common_args,
+    add_local_rank_arg,
     apply_local_rank_flag,
     broadcast_module_state,
     check_at_least,
@@ -122,14 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_NETWORK,
         help=f"one of {', '.join(NETWORKS)} (the original default resnet18_cifar was never shipped)",
     )
-    a(
-        "--local_rank",
-        "--local-rank",
-        dest="local_rank",
-        type=int,
-        default=None,
-        help="as torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
-    )
+    add_local_rank_arg(p)
     a("--n_epochs", type=int, default=30, help="search-stage epochs")
     a("--n_epochs_final", type=int, default=20, help="fine-tune-stage epochs")
     a("--batch_size", type=int, default=256, help="per process")

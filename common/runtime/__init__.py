@@ -35,6 +35,7 @@ from .cli import (
 from .device import AMP_DTYPES, autocast_context, choose_device, make_grad_scaler
 from .distributed import (
     DistInfo,
+    add_local_rank_arg,
     all_reduce_mean,
     all_reduce_sum,
     apply_local_rank_flag,
@@ -115,6 +116,7 @@ __all__ = [
     "restore_rng_states",
     "rng_state",
     "read_json_file",
+    "add_local_rank_arg",
     "apply_local_rank_flag",
     "refuse_distributed",
     "require_checkpoint",

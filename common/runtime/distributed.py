@@ -7,6 +7,7 @@ them (or with ``WORLD_SIZE=1``) everything here degrades to single-process no-op
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "broadcast_module_state",
+    "add_local_rank_arg",
     "apply_local_rank_flag",
     "cleanup_distributed",
     "get_rank",
@@ -192,6 +194,22 @@ def broadcast_module_state(model: nn.Module, src: int = 0) -> None:
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
             dist.broadcast(tensor.data, src=src)
+
+
+def add_local_rank_arg(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, first: str = "--local_rank"
+) -> None:
+    """``--local_rank`` and ``--local-rank`` (``first`` is listed first, the original's spelling) into
+    ``args.local_rank`` (default ``None``), for :func:`apply_local_rank_flag`."""
+    second = "--local-rank" if first == "--local_rank" else "--local_rank"
+    parser.add_argument(
+        first,
+        second,
+        dest="local_rank",
+        type=int,
+        default=None,
+        help="as python -m torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
+    )
 
 
 def apply_local_rank_flag(value: int | None) -> None:

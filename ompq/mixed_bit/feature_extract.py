@@ -36,6 +36,7 @@ from common.data import build_split, build_transforms
 from common.runtime import (
     RunLogger,
     UsageError,
+    add_local_rank_arg,
     add_threads_arg,
     apply_local_rank_flag,
     check_at_least,
@@ -84,14 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", default="0", help="accepted for compatibility (use --device)")
     p.add_argument("--train_batch_size", type=int, default=32, help="images of the one batch (N of the ORM)")
     p.add_argument("--n_worker", type=int, default=24, help="loader workers")
-    p.add_argument(
-        "--local_rank",
-        "--local-rank",
-        dest="local_rank",
-        default=None,
-        type=int,
-        help="as torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
-    )
+    add_local_rank_arg(p)
     new = p.add_argument_group("added by this reimplementation")
     new.add_argument(
         "--solver", default="slsqp", choices=["slsqp", "milp"], help="milp: exact integer optimum"
