@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import logging
 import os
 import sys
 import time
@@ -129,6 +130,7 @@ def run_main(main_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except KeyboardInterrupt:
         if _rank() == 0:
             print(_interrupt_message(), file=sys.stderr, flush=True)
+        _exit_if_distributed(INTERRUPT_EXIT_CODE)
         raise SystemExit(INTERRUPT_EXIT_CODE) from None
     except Exception as exc:
         if not is_user_error(exc):
@@ -139,7 +141,26 @@ def run_main(main_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         else:
             time.sleep(PEER_REPORT_DELAY_S)
             print(f"[rank {rank}] {format_user_error(exc)}", file=sys.stderr, flush=True)
+        _exit_if_distributed(USAGE_EXIT_CODE)
         raise SystemExit(USAGE_EXIT_CODE) from None
+
+
+def _exit_if_distributed(code: int) -> None:
+    """Under a live process group, end the process at once with ``code``.
+
+    Interpreter shutdown with the gloo group still open sometimes aborts (SIGABRT, "terminate called without
+    an active exception") instead of returning ``code``; destroying the group could wait on a peer stuck in a
+    collective. Checkpoints are written atomically, so skipping the shutdown loses nothing: logs and the
+    standard streams are flushed first.
+    """
+    from .distributed import is_dist_initialized
+
+    if not is_dist_initialized():
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def user_error_exit(main_fn: F) -> F:
