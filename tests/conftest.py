@@ -1,14 +1,25 @@
-"""Suite-wide guard: no test may reach the network (loopback stays allowed for torchrun/gloo)."""
+"""Suite-wide set-up: BLAS kernels pinned to their AVX2 variants, and no test may reach the network (loopback
+stays allowed for torchrun/gloo).
+
+Bitwise golden checks (HAQ's DDPG updates against the original, OMPQ's allocation) depend on the order in which
+the BLAS sums: on an AVX-512 CPU, MKL (torch's CPU matmul) and OpenBLAS (numpy's) pick wider kernels that round
+differently. The pins are set before torch and numpy load their libraries and reach every subprocess; they are
+no-ops on an AVX2 CPU, and a value already in the environment wins.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
-from collections.abc import Iterator
 
-import pytest
-import torch
+os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 class NetworkBlocked(OSError):

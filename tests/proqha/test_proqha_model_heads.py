@@ -73,9 +73,12 @@ def test_resnet20_head_pools_with_kernel_equal_to_the_map_width(depth) -> None:
     assert torch.equal(pooled, F.avg_pool2d(feature_map, 8).flatten(1))
 
 
-def test_resnet20_pre_step_losses_are_bitwise_the_originals(greedy_golden) -> None:
+def test_resnet20_pre_step_losses_are_the_originals(greedy_golden) -> None:
     """The train-mode forward of every golden candidate (original weights, batch and bits) gives the original's
-    cross-entropy exactly; ``adaptive_avg_pool2d`` gave 5 of these 12 (the others 2.4e-7 to 4.8e-7 apart)."""
+    cross-entropy. On the development machine of earlier sessions it was bitwise equal
+    (``adaptive_avg_pool2d`` gave 5 of these 12, the others 2.4e-7 to 4.8e-7 apart, which is why the head pools
+    as the original does, pinned bitwise by the two tests above); a CPU whose conv kernels sum in another order
+    (AVX-512 / AMX, Sapphire Rapids) lands 2e-7 relative away, so the check is 1e-6 relative."""
     g, arrays = greedy_golden
     state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("sd__")}
     images, labels = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
@@ -87,7 +90,10 @@ def test_resnet20_pre_step_losses_are_bitwise_the_originals(greedy_golden) -> No
             set_bits(model, c["new_bits"])
             with torch.no_grad():
                 loss = F.cross_entropy(model(images), labels).item()
-            assert loss == c["loss_before_step"], (run["interval"], c["chosen_positions"][:3])
+            assert loss == pytest.approx(c["loss_before_step"], rel=1e-6), (
+                run["interval"],
+                c["chosen_positions"][:3],
+            )
 
 
 @pytest.mark.parametrize(("height", "width"), [(32, 48), (64, 32)])
