@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from sidebyside import Timing, cpu_ratio, markdown_table, time_call, time_interleaved
+from sidebyside import Timing, markdown_table, median_ratio, time_call, time_interleaved
 
 from common.runtime import set_threads
 from haq import rl_quantize
@@ -102,7 +102,7 @@ def sgd_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Any:
     return step
 
 
-def time_linear_step(args: argparse.Namespace) -> dict[str, Timing]:
+def time_linear_step(args: argparse.Namespace) -> tuple[dict[str, Timing], torch.device]:
     """Float against linear-quantized training step of ``args.step_arch``, interleaved."""
     torch.manual_seed(0)
     device = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
@@ -119,7 +119,7 @@ def time_linear_step(args: argparse.Namespace) -> dict[str, Timing]:
         "float step": sgd_step(float_model, x, y),
         f"linear W{args.step_bits}/A{args.step_bits} step": sgd_step(quant_model, x, y),
     }
-    return time_interleaved(sides, args.repeats, args.warmup)
+    return time_interleaved(sides, args.repeats, args.warmup), device
 
 
 def main() -> None:
@@ -154,13 +154,13 @@ def main() -> None:
                 f"| {t.cpu_min:.2f} / {t.cpu_median:.2f} |",
                 flush=True,
             )
-    timings = time_linear_step(args)
+    timings, device = time_linear_step(args)
     float_side, quant_side = timings
     print(
-        f"\n### training step of {args.step_arch}, batch {args.step_batch}, {args.repeats} interleaved repeats\n"
+        f"\n### training step of {args.step_arch}, batch {args.step_batch}, {device}, {args.repeats} interleaved repeats\n"
     )
     print(markdown_table(timings, float_side))
-    print(f"\nlinear_step_over_float={cpu_ratio(timings[quant_side], timings[float_side]):.3f}")
+    print(f"\nlinear_step_over_float={median_ratio(timings[quant_side], timings[float_side], device):.3f}")
 
 
 if __name__ == "__main__":

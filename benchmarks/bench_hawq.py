@@ -53,14 +53,15 @@ from sidebyside import (
     Timing,
     add_timing_args,
     apply_timing_args,
-    cpu_ratio,
     header,
     markdown_table,
+    median_ratio,
     time_interleaved,
 )
 from torch import nn
 
 from common.models import build_model
+from common.runtime import autocast_context, choose_device
 from hawq.hessian import hessian_traces, select_layers
 from hawq.utils.models import build_quantized_model
 from hawq.utils.quant_config import QuantSettings, configure_quant_modules, scheme_module_bits
@@ -76,12 +77,14 @@ def quantized_resnet18(image_size: int, scheme: str = "uniform8") -> nn.Module:
     return model.eval()
 
 
-def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: str = "none") -> Callable[[], None]:
+    """One SGD step (forward under ``--amp`` autocast, cross-entropy, backward, update), as quant_train runs it."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
 
     def step() -> None:
-        loss = criterion(model(x), y)
+        with autocast_context(x.device, amp != "none", amp):
+            loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -143,8 +146,8 @@ def with_modules_at(model: nn.Module, rev: str) -> nn.Module:
 def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, str]]:
     """Interleaved step timings of the float model and of Q-ResNet18 per scheme, eager and (optionally) compiled."""
     torch.manual_seed(0)
-    x = torch.randn(args.batch, 3, args.image_size, args.image_size)
-    y = torch.randint(0, 1000, (args.batch,))
+    x = torch.randn(args.batch, 3, args.image_size, args.image_size, device=args.device)
+    y = torch.randint(0, 1000, (args.batch,), device=args.device)
     fmodel = torchvision.models.resnet18(weights=None)
     fmodel.train(args.float_mode == "train")
     models: dict[str, nn.Module] = {"float ResNet18 (torchvision)": fmodel}
@@ -153,14 +156,18 @@ def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, 
         if args.qat_before_rev:
             before = with_modules_at(models[f"Q-ResNet18 {scheme} (fix-BN)"], args.qat_before_rev)
             models[f"Q-ResNet18 {scheme} (fix-BN) at {args.qat_before_rev}"] = before
-    sides: dict[str, Callable[[], None]] = {label: make_step(m, x, y) for label, m in models.items()}
+    for model in models.values():
+        model.to(args.device)
+    sides: dict[str, Callable[[], None]] = {
+        label: make_step(m, x, y, args.amp) for label, m in models.items()
+    }
     notes: dict[str, str] = {}
     if args.compile:
         for label, model in list(models.items()):
             name = f"{label}, torch.compile"
             try:
                 torch._dynamo.reset()
-                step = make_step(torch.compile(model), x, y)
+                step = make_step(torch.compile(model), x, y, args.amp)
                 start = time.perf_counter()
                 step()  # compilation happens here
                 notes[name] = f"first call (compile) {time.perf_counter() - start:.1f} s"
@@ -182,20 +189,22 @@ def qat_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, 
 def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, str]]:
     """Interleaved timings of hawq.hessian (joint, per_layer) and PyHessian's trace() on the same weights."""
     torch.manual_seed(0)
-    model = build_model(args.hessian_arch, num_classes=10)
+    model = build_model(args.hessian_arch, num_classes=10).to(args.device)
     size = args.hessian_image_size
-    x = torch.randn(args.hessian_batch, 3, size, size)
-    y = torch.randint(0, 10, (args.hessian_batch,))
+    x = torch.randn(args.hessian_batch, 3, size, size, device=args.device)
+    y = torch.randint(0, 10, (args.hessian_batch,), device=args.device)
     names = select_layers(model)
     wanted = {id(m.weight) for n, m in model.named_modules() if n in names}
     notes: dict[str, str] = {}
 
-    def ours(mode: str) -> Callable[[], None]:
+    def ours(mode: str, probe_rng: str = "auto", label: str = "") -> Callable[[], None]:
+        label = label or f"hawq.hessian ({mode})"
+
         def run() -> None:
-            traces = hessian_traces(model, (x, y), names, max_iter=args.probes, tol=0.0, seed=0, mode=mode)
-            notes[f"hawq.hessian ({mode})"] = (
-                f"sum of block traces {sum(t.trace_sum for t in traces.values()):.4g}"
+            traces = hessian_traces(
+                model, (x, y), names, max_iter=args.probes, tol=0.0, seed=0, mode=mode, probe_rng=probe_rng
             )
+            notes[label] = f"sum of block traces {sum(t.trace_sum for t in traces.values()):.4g}"
 
         return run
 
@@ -203,6 +212,9 @@ def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[s
         "hawq.hessian (joint)": ours("joint"),
         "hawq.hessian (per_layer)": ours("per_layer"),
     }
+    if args.device.type != "cpu":  # the probes drawn on the host, as before probe_rng existed
+        label = "hawq.hessian (joint, host probes)"
+        sides[label] = ours("joint", "cpu", label)
     if args.before_rev:
         old = load_module_at(args.before_rev)
         label = f"hawq.hessian at {args.before_rev} (per_layer)"
@@ -224,7 +236,7 @@ def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[s
             for p in model.parameters():
                 p.requires_grad_(id(p) in wanted)
             model.zero_grad(set_to_none=True)
-            h = pyhessian_hessian(model, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+            h = pyhessian_hessian(model, nn.CrossEntropyLoss(), data=(x, y), cuda=args.device.type == "cuda")
             # PyHessian's stop test divides by the running mean without abs(): with tol=0 it stops after two
             # probes whenever that mean is negative, so -inf is what makes it run every probe
             samples = h.trace(maxIter=args.probes, tol=float("-inf"))
@@ -269,9 +281,16 @@ def main() -> None:
         help="also time hawq/hessian.py's per_layer mode as it was at this git revision (e.g. c8ef673, the "
         "code when issue 14 was filed) and print before_per_layer_over_joint=",
     )
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda or auto; on an accelerator the ratios are wall medians"
+    )
+    p.add_argument(
+        "--amp", choices=("none", "bf16", "fp16"), default="none", help="autocast of the QAT steps' float ops"
+    )
     add_timing_args(p)
     args = p.parse_args()
     apply_timing_args(args)
+    args.device = choose_device(args.device)
     print(header(args))
     ratios: list[str] = []
     qat_lines: list[str] = []
@@ -285,9 +304,11 @@ def main() -> None:
         if notes:
             print(_notes(notes))
         for scheme in reversed(args.schemes):
-            ratio = cpu_ratio(timings[f"Q-ResNet18 {scheme} (fix-BN)"], timings[reference])
+            ratio = median_ratio(timings[f"Q-ResNet18 {scheme} (fix-BN)"], timings[reference], args.device)
             qat_lines.append(f"qat_over_float_{scheme}={ratio:.3f}")
-        first = cpu_ratio(timings[f"Q-ResNet18 {args.schemes[0]} (fix-BN)"], timings[reference])
+        first = median_ratio(
+            timings[f"Q-ResNet18 {args.schemes[0]} (fix-BN)"], timings[reference], args.device
+        )
         qat_lines.append(f"qat_over_float={first:.3f}")
     if not args.skip_hessian:
         timings, notes = hessian_timings(args)
@@ -299,13 +320,15 @@ def main() -> None:
         print(_notes(notes))
         if "PyHessian trace()" in timings:
             ref = timings["PyHessian trace()"]
-            exact = cpu_ratio(timings["hawq.hessian (per_layer)"], ref)
+            exact = median_ratio(timings["hawq.hessian (per_layer)"], ref, args.device)
             print(f"\nexact_blocks_over_pyhessian={exact:.3f}")
             if args.before_rev:
                 old_side = timings[f"hawq.hessian at {args.before_rev} (per_layer)"]
-                gain = cpu_ratio(old_side, timings["hawq.hessian (joint)"])
+                gain = median_ratio(old_side, timings["hawq.hessian (joint)"], args.device)
                 print(f"before_per_layer_over_joint={gain:.3f}")
-            ratios.append(f"per_layer_over_pyhessian={cpu_ratio(timings['hawq.hessian (joint)'], ref):.3f}")
+            ratios.append(
+                f"per_layer_over_pyhessian={median_ratio(timings['hawq.hessian (joint)'], ref, args.device):.3f}"
+            )
     print()
     for line in ratios + qat_lines:
         print(line)

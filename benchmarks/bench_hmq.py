@@ -15,7 +15,14 @@ import sys
 from collections.abc import Callable
 
 import torch
-from sidebyside import add_timing_args, apply_timing_args, cpu_ratio, header, markdown_table, time_interleaved
+from sidebyside import (
+    add_timing_args,
+    apply_timing_args,
+    header,
+    markdown_table,
+    median_ratio,
+    time_interleaved,
+)
 
 from common.data import build_datasets, build_loaders
 from common.runtime import choose_device, make_grad_scaler, seed_everything
@@ -26,7 +33,9 @@ from hmq.train import StepConfig, build_optimizers, statistics_pass, train_epoch
 MODES = ("float", "search", "final")
 
 
-def epoch_fn(mode: str, network: str, batches: list, device: torch.device) -> Callable[[], None]:
+def epoch_fn(
+    mode: str, network: str, batches: list, device: torch.device, amp: str = "none"
+) -> Callable[[], None]:
     """One training epoch over ``batches`` in ``mode``, on a model and optimizers of its own."""
     seed_everything(0)
     control = HmqControl(noise_device="device")
@@ -37,8 +46,8 @@ def epoch_fn(mode: str, network: str, batches: list, device: torch.device) -> Ca
     control.temperature = 0.8 if mode == "search" else -1.0
     net_opt, hmq_opt = build_optimizers(model, 1e-3, 1e-4, 0.01, 0.01)
     opts = [hmq_opt, net_opt] if mode == "search" else [net_opt]
-    cfg = StepConfig(device, "none", 32.0 if mode == "search" else 0.0, 2.0, 8.0, search=mode == "search")
-    scaler = make_grad_scaler(device, False)
+    cfg = StepConfig(device, amp, 32.0 if mode == "search" else 0.0, 2.0, 8.0, search=mode == "search")
+    scaler = make_grad_scaler(device, amp != "none", amp)
 
     def run() -> None:
         train_epoch(model, batches, opts, scaler, control, cfg)
@@ -53,6 +62,9 @@ def main() -> int:
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--amp", choices=("none", "bf16", "fp16"), default="none", help="autocast, as hmq.main --amp"
+    )
     add_timing_args(p)
     args = p.parse_args()
     apply_timing_args(args)
@@ -61,17 +73,17 @@ def main() -> int:
     tl, _ = build_loaders(train, val, args.batch_size, 0, drop_last=True)
     batches = [b for _, b in zip(range(args.batches), tl, strict=False)]
     images = args.batch_size * len(batches)
-    sides = {mode: epoch_fn(mode, args.network, batches, device) for mode in MODES}
+    sides = {mode: epoch_fn(mode, args.network, batches, device, args.amp) for mode in MODES}
     timings = time_interleaved(sides, args.repeats, args.warmup)
     print(header(args))
     print(
-        f"\n### {args.network}, {len(batches)} steps of batch {args.batch_size} at {args.image_size} px, {device}\n"
+        f"\n### {args.network}, {len(batches)} steps of batch {args.batch_size} at {args.image_size} px, {device}, amp {args.amp}\n"
     )
     print(markdown_table(timings, "float"))
     for mode, t in timings.items():
         print(f"- {mode}: {images / t.wall_median:.1f} images/s (wall median)")
-    print(f"\nsearch_over_float={cpu_ratio(timings['search'], timings['float']):.3f}")
-    print(f"final_over_float={cpu_ratio(timings['final'], timings['float']):.3f}")
+    print(f"\nsearch_over_float={median_ratio(timings['search'], timings['float'], device):.3f}")
+    print(f"final_over_float={median_ratio(timings['final'], timings['float'], device):.3f}")
     return 0
 
 

@@ -17,7 +17,14 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from sidebyside import add_timing_args, apply_timing_args, cpu_ratio, header, markdown_table, time_interleaved
+from sidebyside import (
+    add_timing_args,
+    apply_timing_args,
+    header,
+    markdown_table,
+    median_ratio,
+    time_interleaved,
+)
 
 from proqha.bits import set_bits
 from proqha.cost import cost_model
@@ -62,7 +69,7 @@ def bench(dataset: str, arch: str, depth: int, size: int, args: argparse.Namespa
     print(f"\n### {layout.common_arch} {size}x{size}, batch {args.batch}, {device}\n")
     print(markdown_table(timings, "float train step"))
     per_candidate = timings[f"scoring, {args.lam} candidates"].wall_median / args.lam
-    ratio = cpu_ratio(timings["quantized train step"], timings["float train step"])
+    ratio = median_ratio(timings["quantized train step"], timings["float train step"], device)
     print(f"\nscoring_s_per_candidate={per_candidate:.3f}")
     print(f"quant_step_over_float={ratio:.3f}")
 

@@ -28,6 +28,7 @@ __all__ = [
     "cpu_ratio",
     "header",
     "markdown_table",
+    "median_ratio",
     "time_interleaved",
 ]
 
@@ -135,3 +136,11 @@ def cpu_ratio(side: Timing, reference: Timing) -> float:
     """Median CPU time of ``side`` over that of ``reference``: the figure the bench scripts print last. With one
     thread it measures the code's work, whatever else the machine is doing; the wall ratio is in the tables."""
     return side.cpu_median / reference.cpu_median
+
+
+def median_ratio(side: Timing, reference: Timing, device: torch.device) -> float:
+    """The ratio a bench script prints last: :func:`cpu_ratio` on the CPU, the ratio of wall medians on an
+    accelerator, where the host's CPU time counts kernel launches and waits rather than the work."""
+    if device.type == "cpu":
+        return cpu_ratio(side, reference)
+    return side.wall_median / reference.wall_median

@@ -11,7 +11,15 @@ from torch import nn
 from torch.func import functional_call
 
 from common.runtime import UsageError, run_main
-from hawq.hessian import HessianOperator, hessian_top_eigenvalues, hessian_traces, main, select_layers
+from hawq.hessian import (
+    HessianOperator,
+    _rademacher,
+    hessian_top_eigenvalues,
+    hessian_traces,
+    main,
+    probe_generator,
+    select_layers,
+)
 
 LAYERS = ("conv", "fc")
 
@@ -263,3 +271,25 @@ def test_cli_checkpoint_and_errors(tmp_path, capsys) -> None:
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and msg in err and "\n" not in err
         assert not out.exists()
+
+
+def test_probes_one_draw_equals_one_draw_per_layer() -> None:
+    """All layers' signs come from one CPU randint; the CPU generator fills serially, so this is the same as
+    drawing each layer in turn (the probes, and so every earlier CPU result, are unchanged)."""
+    likes = {"a": torch.zeros(3, 4), "b": torch.zeros(7), "c": torch.zeros(2, 5, 3, dtype=torch.float64)}
+    got = _rademacher(likes, torch.Generator().manual_seed(11))
+    gen = torch.Generator().manual_seed(11)
+    for name, like in likes.items():
+        bits = torch.randint(0, 2, tuple(like.shape), generator=gen, dtype=torch.int8)
+        want = bits.to(like.dtype) * 2 - 1
+        assert got[name].dtype == like.dtype and torch.equal(got[name], want)
+
+
+def test_probe_rng_choice(exact: dict) -> None:
+    net, batch = exact["net"], exact["batch"]
+    ref = hessian_traces(net, batch, max_iter=4, tol=0.0, seed=5, probe_rng="cpu")
+    for rng in ("auto", "device"):  # on a CPU model the device generator is the CPU one
+        assert hessian_traces(net, batch, max_iter=4, tol=0.0, seed=5, probe_rng=rng) == ref
+    assert probe_generator(0, torch.device("cpu"), "auto").device.type == "cpu"
+    with pytest.raises(UsageError, match="probe_rng"):
+        hessian_traces(net, batch, max_iter=2, probe_rng="gpu")
