@@ -76,6 +76,28 @@ def test_evaluate_resumed_quantized_checkpoint_reproduces_the_validation(qat8, t
     assert again["val_loss"] == pytest.approx(result["val_loss"], rel=1e-6)
 
 
+def test_compile_flag_trains_the_same_weights(qat8, float_ckpt, tmp_path) -> None:
+    """``--compile`` wraps the model in ``torch.compile``; with the ``eager`` backend (Dynamo's capture, no code
+    generation, so it runs on any CPU in seconds) the run ends with the uncompiled run's weights bit for bit, and
+    the checkpoint holds the bare model's keys. Inductor's numerics are measured in benchmarks/, not here."""
+    out, result = qat8
+    torch._dynamo.reset()
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+    compiled = quant_train.main(
+        BASE + ["--epochs", "1", "--data-percentage", "0.15", "--fix-BN", "--quant-scheme", "uniform8",
+                "--resume", str(float_ckpt), "--save-path", str(tmp_path) + "/", "--compile",
+                "--compile-backend", "eager"]
+    )  # fmt: skip
+    assert counters["stats"]["unique_graphs"] >= 1  # the model did go through Dynamo
+    torch._dynamo.reset()
+    want = load_checkpoint(out / "checkpoint.pth.tar")["state_dict"]
+    got = load_checkpoint(tmp_path / "checkpoint.pth.tar")["state_dict"]
+    assert list(got) == list(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert compiled["val_acc1"] == result["val_acc1"]
+
+
 def _trained_model(out: Path) -> torch.nn.Module:
     model = build_quantized_model("tiny_resnet", num_classes=10, input_size=32)
     configure_quant_modules(
