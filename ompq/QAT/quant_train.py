@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--round_folded_input", action="store_true", help="hawq.quant_train --round-folded-input"
     )
     new.add_argument("--float64_bn_stats", action="store_true", help="hawq.quant_train --float64-bn-stats")
+    new.add_argument(
+        "--compile", action="store_true", help="hawq.quant_train --compile (torch.compile of the model)"
+    )
+    new.add_argument("--compile_backend", default="inductor", help="hawq.quant_train --compile-backend")
     add_threads_arg(new)
     hawq_qt.add_ddp_sync_args(new, underscore=True)
     add_logging_args(p)
