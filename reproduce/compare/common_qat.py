@@ -102,6 +102,8 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
     ]  # fmt: skip
     if ctx.amp != "none":
         argv += ["--amp", ctx.amp]
+    if ctx.compile:
+        argv += ["--compile"]
     if ctx.common_acts == "unsigned":
         argv += ["--asymmetric-acts-below", "8"]
     if ctx.quick:

@@ -67,6 +67,8 @@ class Context:
     workers: int = 0
     amp: str = "none"
     torchrun_args: tuple[str, ...] = ()
+    #: ``torch.compile`` of the common QAT path's model (``hawq.quant_train --compile``)
+    compile: bool = False
 
 
 @dataclass

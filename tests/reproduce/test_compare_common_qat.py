@@ -69,3 +69,5 @@ def test_common_path_argv_follows_the_activation_rule(tmp_path) -> None:
         replace(ctx, common_acts="hawq"), tmp_path / "b", tmp_path
     )
     assert argv[argv.index("--epochs") + 1] == "2" and "--data-percentage" not in argv
+    assert "--compile" not in argv
+    assert "--compile" in quant_train_argv(replace(ctx, compile=True), tmp_path / "b", tmp_path)
