@@ -27,6 +27,25 @@ def fake_image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 2
     return root
 
 
+def fake_cifar10(root: Path, per_batch: int = 8) -> Path:
+    """torchvision's ``cifar-10-batches-py`` layout with random images: five training batches and a test batch."""
+    import pickle
+
+    rng = np.random.default_rng(1)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(
+        pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]})
+    )
+    return root
+
+
 BAD = [
     ("unknown arch", ["--arch", "no_such_net"], "unknown --arch 'no_such_net'"),
     ("named method cannot search arch", ["--arch", "resnet18", "--methods", "proqha"], "--methods proqha cannot run"),
@@ -73,6 +92,24 @@ def test_resnet18_on_an_image_folder(tmp_path: Path) -> None:
     assert set(hawq["bits"].split()) <= {"4/4", "8/8"} and hawq["search_images"] is None
     assert hawq["within"] == {"avg_wbits": True, "GBOPs": True}
     assert 0 <= hawq["acc_own"] <= 100
+
+
+def test_resnet20_on_cifar10_runs_hmq(tmp_path: Path) -> None:
+    """ResNet-20 on (fake) CIFAR-10 pickles: HMQ searches and fine-tunes through its CIFAR10 preset; the methods
+    and the common path without a ResNet-20 say so in their rows."""
+    data = f"cifar10:{fake_cifar10(tmp_path / 'cifar')}"
+    argv = ["--quick", "--arch", "resnet20", "--image-size", "32", "--data", data, "--baseline-epochs", "1"]
+    result = compare.main([*argv, "--out", str(tmp_path / "out")])
+    rows = {r["label"]: r for r in result["rows"]}
+    assert result["num_classes"] == 10
+    hmq = rows["HMQ"]
+    assert not hmq.get("failed") and not hmq.get("unsupported"), hmq["notes"]
+    assert (
+        len(hmq["bits"].split()) == len(compare.bench_layers("resnet20", 32, 10))
+        and 0 <= hmq["acc_own"] <= 100
+    )
+    for label in ("uniform W8A8", "uniform W4A4", "HAWQ-V3", "HAQ", "OMPQ", "ProQHA"):
+        assert rows[label].get("unsupported"), label
 
 
 def test_effort_presets_set_the_adapters_search_settings() -> None:

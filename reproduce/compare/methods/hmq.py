@@ -89,10 +89,19 @@ def target_compression(ctx: Context) -> float:
     return 32.0 * n / weight_bits
 
 
+def hmq_dataset(data: str) -> str:
+    """HMQ's ``--dataset`` for the benchmark's ``--data``: ``digits``, ``CIFAR10`` for ``cifar10:PATH`` (HMQ's
+    CIFAR-10 preset: its ResNet-20 setting, the pickled batches read through the restricted unpickler), else
+    ``ImageNet`` (an ImageFolder root)."""
+    if data == "digits":
+        return "digits"
+    return "CIFAR10" if data.startswith("cifar10:") else "ImageNet"
+
+
 def common_argv(ctx: Context, out: Path) -> list[str]:
     """The flags both phases share: data, network, float checkpoint, device, output folder."""
     return [
-        "--dataset", "digits" if ctx.data == "digits" else "ImageNet", "--data_dir", ctx.data,
+        "--dataset", hmq_dataset(ctx.data), "--data_dir", ctx.data,
         "--network_name", ctx.arch, "--image_size", str(ctx.image_size), "--num_workers", "0",
         "--pretrained", str(ctx.float_checkpoint), "--device", ctx.device, "--out", str(out),
         "--bits_list", *map(str, BITS_LIST),
@@ -192,9 +201,8 @@ class HmqMethod(Method):
     label = "HMQ"
 
     def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
-        """HMQ quantizes any conv/linear model; the adapter maps data to HMQ's ``digits`` or ``ImageNet``."""
-        if data.startswith("cifar10:"):
-            return "HMQ's --dataset has digits and ImageNet folders only; cifar10: pickles are not read"
+        """HMQ quantizes any conv/linear model; the adapter maps the data to HMQ's ``--dataset``
+        (:func:`hmq_dataset`)."""
         return None
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:
