@@ -33,7 +33,7 @@ from common.runtime import UsageError
 from hawq.utils.models.pytorchcv_weights import is_pytorchcv_resnet, pytorchcv_resnet_to_torchvision
 from hawq.utils.models.q_inceptionv3 import QInceptionV3, q_inceptionv3
 from hawq.utils.models.q_mobilenetv2 import QLinearBottleneck, QMobileNetV2, q_mobilenetv2_w1
-from hawq.utils.models.q_resnet import QResidualUnit, QResNet, q_resnet18, q_resnet50, q_resnet101
+from hawq.utils.models.q_resnet import QResidualUnit, QResNet, q_resnet18, q_resnet20, q_resnet50, q_resnet101
 
 __all__ = [
     "QArch",
@@ -65,6 +65,7 @@ quantize_arch_dict: dict[str, QArch] = {
     "inceptionv3": QArch("inceptionv3_cv", q_inceptionv3),
     "mobilenetv2_w1": QArch("mobilenetv2_w1", q_mobilenetv2_w1),
     "tiny_resnet": QArch("tiny_resnet", q_resnet18),
+    "resnet20": QArch("resnet20", q_resnet20),
 }
 
 

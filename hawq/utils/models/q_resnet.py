@@ -1,4 +1,4 @@
-"""Q-ResNet: the integer-only ResNet-18/50/101 of HAWQ-V3 (``docs/hawq.md`` §3.5, §4.1–§4.3).
+"""Q-ResNet: the integer-only ResNet-18/50/101 of HAWQ-V3 (``docs/hawq.md`` §3.5, §4.1–§4.3), and ResNet-20.
 
 The wrapper takes a float ResNet in torchvision's layout (``conv1``/``bn1``, ``layer{s}.{b}.conv{k}``/``bn{k}``,
 ``downsample``, ``fc``; our ``resnet50_v1``/``resnet101_v1`` put the stride on the first 1x1 conv like pytorchcv)
@@ -25,6 +25,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from common.models.cifar_resnet import BasicBlock as CifarBasicBlock
 from hawq.utils.quantization_utils.quant_modules import (
     QuantAct,
     QuantAveragePool2d,
@@ -42,10 +43,13 @@ def _convbn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> QuantBnConv2d:
 class QResidualUnit(nn.Module):
     """One quantized residual unit: ``Q_ResBlockBn`` (two 3x3 convs) or ``Q_ResUnitBn`` (1x1-3x3-1x1)."""
 
-    def __init__(self, block: BasicBlock | Bottleneck) -> None:
+    def __init__(self, block: BasicBlock | Bottleneck | CifarBasicBlock) -> None:
         super().__init__()
         self.num_convs = 3 if isinstance(block, Bottleneck) else 2
-        self.resize_identity = block.downsample is not None
+        self.resize_identity = getattr(block, "downsample", None) is not None
+        # the CIFAR ResNets' parameter-free option-A shortcut (stride-2 subsampling, zero channels): it moves the
+        # 16-bit block input as it is, so the identity keeps that input's scale, as an unresized identity does
+        self.shortcut = getattr(block, "shortcut", None)
         self.quant_act = QuantAct()
         for k in range(1, self.num_convs + 1):
             setattr(self, f"quant_convbn{k}", _convbn(getattr(block, f"conv{k}"), getattr(block, f"bn{k}")))
@@ -63,7 +67,7 @@ class QResidualUnit(nn.Module):
             identity_act_sf = act_sf
             identity, identity_weight_sf = self.quant_identity_convbn(x, act_sf)
         else:
-            identity = x
+            identity = x if self.shortcut is None else self.shortcut(x)
             x, act_sf = self.quant_act(x, scaling_factor_int32)
         for k in range(1, self.num_convs + 1):
             x, weight_sf = getattr(self, f"quant_convbn{k}")(x, act_sf)
@@ -89,19 +93,21 @@ class QResNet(nn.Module):
 
     def __init__(self, model: nn.Module, pool_kernel: int = 7) -> None:
         super().__init__()
-        blocks = [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck))]
+        blocks = [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck, CifarBasicBlock))]
         if not blocks:
             raise ValueError("QResNet needs a torchvision-layout ResNet (BasicBlock or Bottleneck units)")
         bottleneck = isinstance(blocks[0], Bottleneck)
         self.init_name = "quant_init_convbn" if bottleneck else "quant_init_block_convbn"
         self.quant_input = QuantAct()
         setattr(self, self.init_name, _convbn(model.conv1, model.bn1))
-        self.pool = model.maxpool if isinstance(model.maxpool, nn.MaxPool2d) else nn.Identity()
+        maxpool = getattr(model, "maxpool", None)  # the CIFAR ResNets have none
+        self.pool = maxpool if isinstance(maxpool, nn.MaxPool2d) else nn.Identity()
         self.quant_act_int32 = QuantAct()
         self.act = nn.ReLU()
         self.layer_map: dict[str, tuple[str, str]] = {"conv1": (self.init_name, "quant_input")}
         self.channel: list[int] = []
-        for s in range(1, 5):
+        stages = [s for s in range(1, 5) if hasattr(model, f"layer{s}")]  # 4, or 3 in the CIFAR ResNets
+        for s in stages:
             layer = getattr(model, f"layer{s}")
             stage = nn.ModuleDict()
             for u, block in enumerate(layer, start=1):
@@ -155,4 +161,10 @@ def q_resnet50(model: nn.Module, pool_kernel: int = 7) -> QResNet:
 
 
 def q_resnet101(model: nn.Module, pool_kernel: int = 7) -> QResNet:
+    return QResNet(model, pool_kernel)
+
+
+def q_resnet20(model: nn.Module, pool_kernel: int = 8) -> QResNet:
+    """The CIFAR ResNet-20 (three stages of basic blocks, option-A shortcuts) in the same integer-only units; not in
+    HAWQ-V3's zoo, added so that the benchmark's ResNet-20 on CIFAR-10 has a common QAT path."""
     return QResNet(model, pool_kernel)
