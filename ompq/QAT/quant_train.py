@@ -44,7 +44,8 @@ from hawq.utils.quantization_utils.quant_modules import QuantAct
 from ompq.QAT.bit_config import bit_config_dict
 
 log = hawq_qt.log
-ARCHS = ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1", "tiny_resnet")
+#: the original's, the digits model, and the CIFAR ResNet-20 of the cross-method benchmark (an addition)
+ARCHS = ("resnet18", "resnet50", "resnet50b", "resnet101", "mobilenetv2_w1", "tiny_resnet", "resnet20")
 
 
 UNUSED_FLAGS = ("dist_url",)

@@ -117,9 +117,10 @@ def check_args(args: argparse.Namespace) -> str:
         args.cfg = check_cfg(name, args.cfg)
     if args.save_path == "digits":
         args.dataset = "digits"
-    if args.dataset == "cifar10":
+    if args.dataset == "cifar10" and name != "resnet20":
         raise UsageError(
-            f"--dataset cifar10: the {args.model} search model supports imagenet (or digits) only"
+            f"--dataset cifar10: the {args.model} search model supports imagenet (or digits) only "
+            "(cifar10 is for --model resnet20)"
         )
     check_positive("--model_size", args.model_size)
     check_at_least("--beta", args.beta, 0)
@@ -140,8 +141,8 @@ def check_args(args: argparse.Namespace) -> str:
 
 def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
     """The first shuffled batch of augmented training images (the original's one DALI batch)."""
-    if args.dataset == "digits":
-        tf = build_transforms("digits", True, size)
+    if args.dataset in ("digits", "cifar10"):
+        tf = build_transforms("digits" if args.dataset == "digits" else "cifar", True, size)
     else:
         tf = T.Compose([
             T.RandomResizedCrop(size, scale=(0.1, 1.0), ratio=(0.8, 1.25)),
@@ -150,6 +151,8 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
             T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ])  # fmt: skip
     data = "digits" if args.dataset == "digits" else args.save_path
+    if args.dataset == "cifar10" and not data.startswith("cifar10:"):
+        data = f"cifar10:{data}"
     ds = build_split(data, "train", tf, image_size=size)
     gen = torch.Generator().manual_seed(args.manual_seed)
     loader = torch.utils.data.DataLoader(
@@ -168,9 +171,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "use --device")
     set_threads(args.threads)
     name = check_args(args)
-    digits = args.dataset == "digits"
-    size = args.image_size or (32 if digits else 224)
-    classes = args.num_classes or (10 if digits else 1000)
+    small = args.dataset in ("digits", "cifar10")
+    size = args.image_size or (32 if small else 224)
+    classes = args.num_classes or (10 if small else 1000)
     out = args.out or (Path(args.path) if args.path else Path("runs/ompq_search"))
     seed_everything(args.manual_seed)
     device = choose_device(args.device)

@@ -47,6 +47,7 @@ MODEL_NAMES = {
     "mobilenetv2": "mobilenet_v2",
     "tiny_resnet": "tiny_resnet",
     "tiny_mobilenet_v2": "tiny_mobilenet_v2",
+    "resnet20": "resnet20",  # an addition: the CIFAR ResNet-20 of the cross-method benchmark
 }
 
 

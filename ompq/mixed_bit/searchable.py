@@ -6,6 +6,8 @@ and FLOPs it is charged):
 
 * ResNet (BasicBlock), QAT: per block [conv1+BN+ReLU output -> ``conv1``; block output (after add and ReLU) ->
   ``conv2`` and, in the first block of stages 2-4, ``downsample.0``]; stem and fc fixed at 8 bit (counted in FL).
+  The CIFAR ResNet-20 (an addition: OMPQ has no CIFAR model) is listed the same way over its three stages; its
+  option-A shortcuts have no weights.
   PTQ adds the stem output (before max-pool) first and the fc logits last.
 * ResNet (Bottleneck): per block [conv1 out; conv2 out; block out -> ``conv3`` + ``downsample.0``]; the
   projection of every stage, ``layer1.0`` included, is charged to the block-output entry.
@@ -33,6 +35,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from common.cost.conventions.ompq import ompq_flops, ompq_params
 from common.layers import LayerInfo
+from common.models.cifar_resnet import BasicBlock as CifarBasicBlock
 
 MODES = ("QAT", "PTQ")
 
@@ -67,17 +70,19 @@ def _resnet_entries(model: nn.Module, mode: str) -> list[Entry]:
     entries: list[Entry] = []
     if mode == "PTQ":
         entries.append(Entry("bn1", True, ("conv1",)))
-    for stage in ("layer1", "layer2", "layer3", "layer4"):
+    for stage in _stages(model):
         for idx, block in enumerate(getattr(model, stage)):
             name = f"{stage}.{idx}"
-            down = (f"{name}.downsample.0",) if block.downsample is not None else ()
+            down = (f"{name}.downsample.0",) if getattr(block, "downsample", None) is not None else ()
             if isinstance(block, Bottleneck):
                 entries += [
                     Entry(f"{name}.bn1", True, (f"{name}.conv1",)),
                     Entry(f"{name}.bn2", True, (f"{name}.conv2",)),
                     Entry(name, False, (f"{name}.conv3", *down)),
                 ]
-            elif isinstance(block, BasicBlock):
+            elif isinstance(
+                block, (BasicBlock, CifarBasicBlock)
+            ):  # the CIFAR blocks' shortcut has no weights
                 if stage == "layer1":
                     down = ()  # the original's counters skip a BasicBlock projection in the first stage
                 entries += [
@@ -89,6 +94,11 @@ def _resnet_entries(model: nn.Module, mode: str) -> list[Entry]:
     if mode == "PTQ":
         entries.append(Entry("fc", False, ("fc",)))
     return entries
+
+
+def _stages(model: nn.Module) -> list[str]:
+    """``layer1`` .. ``layer4``, or the three stages of a CIFAR ResNet (ResNet-20, not an OMPQ model)."""
+    return [f"layer{s}" for s in range(1, 5) if hasattr(model, f"layer{s}")]
 
 
 def _mobilenet_entries(model: nn.Module) -> list[Entry]:
@@ -151,7 +161,7 @@ def fc_flops_width(model: nn.Module) -> int | None:
     """
     if family(model) != "resnet":
         return None
-    last = model.layer4[-1]
+    last = getattr(model, _stages(model)[-1])[-1]
     inner = last.conv2 if isinstance(last, Bottleneck) else last.conv1
     return int(inner.out_channels)
 

@@ -73,6 +73,7 @@ def test_ptq_nan_reconstruction_loss(tmp_path: Path, capsys, monkeypatch) -> Non
         (["--model_size", "nan"], "--model_size must be a finite number"),
         (["--n_worker", "-1"], "--n_worker must be >= 0"),
         (["--image_size", "0"], "--image_size must be >= 8"),
+        (["--dataset", "cifar10", "--save_path", "/nowhere"], "cifar10 is for --model resnet20"),
     ],
 )
 def test_search_bad_input(extra, needle, fx, tmp_path, capsys) -> None:  # noqa: ANN001

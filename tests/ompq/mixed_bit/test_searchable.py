@@ -35,3 +35,20 @@ def test_entries_and_costs(arch, mode, key, length):
     assert fl_p == COUNTERS[key]["first_last_params"]
     assert flops == COUNTERS[key]["flops"]
     assert fl_f == COUNTERS[key]["first_last_flops"]
+
+
+def test_resnet20_entries_cover_its_block_convs():
+    """ResNet-20 (an addition for the cross-method benchmark): one entry per block conv, the option-A shortcuts add
+    no layer; conv1 and fc fixed; the parameters charged are each conv's C_in·k·k·C_out + 2·C_out (conv + BN)."""
+    from ompq.mixed_bit.searchable import fc_flops_width
+
+    model = build_model("resnet20", 10)
+    entries = searchable_entries(model, "QAT")
+    layers = enumerate_arch("resnet20", 32, 10)
+    block_convs = [info.name for info in layers if info.name.startswith("layer")]
+    assert [e.layers for e in entries] == [(n,) for n in block_convs] and len(entries) == 18
+    assert fixed_layers(model, "QAT") == ("conv1", "fc") and fc_flops_width(model) == 64
+    params, fl_p, _, _ = entry_costs(entries, fixed_layers(model, "QAT"), layers, cost_key("resnet20", model))
+    convs = {n: m for n, m in model.named_modules() if n in block_convs}
+    assert params == [m.weight.numel() + 2 * m.out_channels for m in convs.values()]
+    assert fl_p == (3 * 9 * 16 + 2 * 16) + (64 + 1) * 10
