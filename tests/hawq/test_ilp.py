@@ -230,7 +230,8 @@ def test_quant_perturbation_bounded_by_half_step(rows: int, cols: int, seed: int
         scale = w.abs().amax(dim=1).clamp_min(1e-8) / (2 ** (bits - 1) - 1)
         bound = float((cols * (scale / 2) ** 2).sum())
         assert 0.0 <= quant_perturbation(w, bits) <= bound * (1 + 1e-9)
-    assert quant_perturbation(w, 8) <= quant_perturbation(w, 4) + 1e-15
+    # no "8 bits perturb less than 4 bits" here: it holds on average, not per tensor (a row of two weights that
+    # 4 bits happen to round almost exactly gave 1.3e-6 at 8 bits against 3.7e-7 at 4, found by hypothesis)
 
 
 def test_cli_notebook_data_end_to_end(tmp_path: Path) -> None:
