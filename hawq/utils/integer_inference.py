@@ -392,6 +392,8 @@ def lower(model: nn.Module, sample: Tensor) -> IntegerProgram:
     program = IntegerProgram()
     low = _Lowering(program)
     if isinstance(model, QResNet):
+        if any(not isinstance(unit.shortcut, (type(None), nn.Identity)) for _, unit in model.units()):
+            raise TypeError("integer inference does not lower the option-A shortcuts of Q-ResNet20 yet")
         _lower_resnet(model, low)
     elif isinstance(model, QMobileNetV2):
         _lower_mobilenetv2(model, low)

@@ -119,3 +119,14 @@ def test_pytorchcv_resnet_keys_are_renamed_to_torchvision() -> None:
     renamed = pytorchcv_resnet_to_torchvision(cv_state)
     assert list(renamed) == list(tv_state)
     assert all(renamed[k] is tv_state[k] for k in tv_state)
+
+
+def test_integer_lowering_refuses_the_resnet20_shortcut() -> None:
+    from hawq.utils.integer_inference import lower
+
+    model = build_quantized_model("resnet20", num_classes=10, input_size=32)
+    configure_quant_modules(
+        model, scheme_module_bits("resnet20", "uniform8", model), QuantSettings(fix_BN=True)
+    )
+    with pytest.raises(TypeError, match="option-A shortcuts of Q-ResNet20"):
+        lower(model, torch.randn(2, 3, 32, 32))
