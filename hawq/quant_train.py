@@ -623,7 +623,7 @@ def run(
     for note in notes:
         log.info("%s", note)
     model = wrap_ddp(model.to(device), device, dist)
-    if getattr(args, "compile", False):
+    if args.compile:
         model = torch.compile(model, backend=args.compile_backend)
     if teacher is not None:
         teacher = teacher.to(device)

@@ -68,7 +68,36 @@ class PreActBlock(nn.Module):
 BLOCKS = {"post": PostActBlock, "pre": PreActBlock}
 
 
-class QuantResNet(nn.Module):
+class ResNetTrunk(nn.Module):
+    """What ProQHA's ResNets share (basic and bottleneck units): the float stem, ``layer1`` .. ``layer4``, the
+    average pool and the float ``fc``, their initialisation and the forward pass."""
+
+    def _build_stem(self, width: int, stem: str, maxpool: bool = True) -> None:
+        """``conv1`` (7x7/2 on ImageNet, 3x3/1 on CIFAR), ``bn1``, ReLU and the 3x3/2 max-pool (or an identity)."""
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
+
+    def _init_weights(self) -> None:
+        """Quantized convs ~ Kaiming normal (fan-out, ReLU); BN (1, 0); float layers keep torch's defaults."""
+        for m in self.modules():
+            if isinstance(m, QuantConv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class QuantResNet(ResNetTrunk):
     """Stem, four stages of basic blocks (``widths`` channels, 64/128/256/512 by default), average pool, float
     ``fc``; ``maxpool=False`` replaces the stem's max-pool by an identity."""
 
@@ -82,13 +111,7 @@ class QuantResNet(nn.Module):
         maxpool: bool = True,
     ) -> None:
         super().__init__()
-        if stem == "imagenet":
-            self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
+        self._build_stem(widths[0], stem, maxpool)
         block_cls = BLOCKS[block]
         cin = widths[0]
         for i, (cout, n) in enumerate(zip(widths, depths, strict=True), start=1):
@@ -104,17 +127,7 @@ class QuantResNet(nn.Module):
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes)
-        for m in self.modules():
-            if isinstance(m, QuantConv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        self._init_weights()
 
 
 def imagenet_resnet(num_layers: int, num_classes: int = 1000) -> QuantResNet:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from proqha.models.resnet import ResNetTrunk
 from proqha.quantizers import PACT, QuantConv2d
 
 INIT_BITS = 8
@@ -55,7 +56,7 @@ class PreActBottleneck(nn.Module):
         return out + shortcut
 
 
-class BottleneckResNet(nn.Module):
+class BottleneckResNet(ResNetTrunk):
     """Stem, four stages of :class:`PreActBottleneck`, average pool and a float ``fc``."""
 
     def __init__(
@@ -66,15 +67,8 @@ class BottleneckResNet(nn.Module):
         planes: tuple[int, int, int, int] = PLANES,
     ) -> None:
         super().__init__()
-        width = planes[0]
-        if stem == "imagenet":
-            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        cin = width
+        self._build_stem(planes[0], stem)
+        cin = planes[0]
         for i, (p, n) in enumerate(zip(planes, depths, strict=True), start=1):
             units = []
             for u in range(n):
@@ -89,17 +83,7 @@ class BottleneckResNet(nn.Module):
             self.add_module(f"layer{i}", nn.Sequential(*units))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
-        for m in self.modules():
-            if isinstance(m, QuantConv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        self._init_weights()
 
 
 def bottleneck_resnet(

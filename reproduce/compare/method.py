@@ -25,6 +25,14 @@ from common.layers import LayerInfo
 from reproduce.compare.budget import Budget, Measured
 
 
+def data_kind(data: str) -> str:
+    """What a ``--data`` value names: ``"digits"``, ``"cifar10"`` (``cifar10:PATH``) or ``"folder"`` (an
+    ImageFolder root); each adapter turns it into its method's own ``--dataset`` spelling."""
+    if data == "digits":
+        return "digits"
+    return "cifar10" if data.startswith("cifar10:") else "folder"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The fine-tuning recipe every method gets (own training code and the common QAT path alike)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from common.runtime import atomic_write_text, run_main
+from reproduce.compare.method import data_kind
 
 #: CSV columns, in order
 FIELDS = (
@@ -32,9 +33,8 @@ FIELDS = (
 
 def data_name(data: str) -> str:
     """The short name of a ``--data`` argument in file names: ``digits``, ``cifar10`` or the folder's name."""
-    if data.startswith("cifar10:"):
-        return "cifar10"
-    return Path(data.rstrip("/")).name or data
+    kind = data_kind(data)
+    return kind if kind != "folder" else Path(data.rstrip("/")).name or data
 
 
 def results_file(folder: Path, arch: str, data: str, effort: str) -> Path:

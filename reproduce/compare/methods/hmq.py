@@ -38,7 +38,7 @@ from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconf
 from common.cost.conventions.hmq import hmq_quantized_layers
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers, within
-from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
+from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 FLOAT_BITS = 32
 #: HMQ's weight bit-width candidates (the original default --bits_list)
@@ -89,19 +89,15 @@ def target_compression(ctx: Context) -> float:
     return 32.0 * n / weight_bits
 
 
-def hmq_dataset(data: str) -> str:
-    """HMQ's ``--dataset`` for the benchmark's ``--data``: ``digits``, ``CIFAR10`` for ``cifar10:PATH`` (HMQ's
-    CIFAR-10 preset: its ResNet-20 setting, the pickled batches read through the restricted unpickler), else
-    ``ImageNet`` (an ImageFolder root)."""
-    if data == "digits":
-        return "digits"
-    return "CIFAR10" if data.startswith("cifar10:") else "ImageNet"
+#: HMQ's ``--dataset`` per :func:`~reproduce.compare.method.data_kind` (``CIFAR10``: HMQ's CIFAR-10 preset, the
+#: pickled batches read through the restricted unpickler)
+HMQ_DATASET = {"digits": "digits", "cifar10": "CIFAR10", "folder": "ImageNet"}
 
 
 def common_argv(ctx: Context, out: Path) -> list[str]:
     """The flags both phases share: data, network, float checkpoint, device, output folder."""
     return [
-        "--dataset", hmq_dataset(ctx.data), "--data_dir", ctx.data,
+        "--dataset", HMQ_DATASET[data_kind(ctx.data)], "--data_dir", ctx.data,
         "--network_name", ctx.arch, "--image_size", str(ctx.image_size), "--num_workers", "0",
         "--pretrained", str(ctx.float_checkpoint), "--device", ctx.device, "--out", str(out),
         "--bits_list", *map(str, BITS_LIST),
@@ -202,7 +198,7 @@ class HmqMethod(Method):
 
     def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
         """HMQ quantizes any conv/linear model; the adapter maps the data to HMQ's ``--dataset``
-        (:func:`hmq_dataset`)."""
+        (:data:`HMQ_DATASET`)."""
         return None
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:

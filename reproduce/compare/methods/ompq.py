@@ -42,7 +42,7 @@ from common.cost.conventions.ompq import ompq_params
 from common.cost.counters import MIB
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS
-from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
+from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh); ``--effort paper`` uses the paper's
 BETA = 1.0
@@ -146,12 +146,8 @@ def link_base_model(checkpoint: Path, base: Path) -> Path:
     return base
 
 
-def ompq_dataset(data: str) -> str:
-    """``feature_extract --dataset`` for the benchmark's ``--data``: ``digits``, ``cifar10`` (``cifar10:PATH``) or
-    ``imagenet`` (an ImageFolder root)."""
-    if data == "digits":
-        return "digits"
-    return "cifar10" if data.startswith("cifar10:") else "imagenet"
+#: ``feature_extract --dataset`` per :func:`~reproduce.compare.method.data_kind`
+OMPQ_DATASET = {"digits": "digits", "cifar10": "cifar10", "folder": "imagenet"}
 
 
 class OmpqMethod(Method):
@@ -167,7 +163,7 @@ class OmpqMethod(Method):
             model = build_search_model(resolve_model(arch), 10)
         except (Exception, SystemExit) as e:
             return f"OMPQ has no search model for {arch} ({' '.join(str(e).split())[:120]})"
-        if data.startswith("cifar10:") and arch != "resnet20":
+        if data_kind(data) == "cifar10" and arch != "resnet20":
             return f"OMPQ's search reads cifar10: data for resnet20 only (its models are ImageNet ones), not {arch}"
         n = len(searchable_entries(model, "QAT"))
         if n > MAX_DFS_ENTRIES:
@@ -181,7 +177,7 @@ class OmpqMethod(Method):
         """The ``ompq.mixed_bit.feature_extract`` command line of the search."""
         images = QUICK_SEARCH_IMAGES if ctx.quick else SEARCH_IMAGES
         return [
-            "--model", ctx.arch, "--dataset", ompq_dataset(ctx.data), "--save_path", ctx.data, "--path", str(base),
+            "--model", ctx.arch, "--dataset", OMPQ_DATASET[data_kind(ctx.data)], "--save_path", ctx.data, "--path", str(base),
             "--model_size", repr(plan.model_size_mb), "--beta", repr(beta(ctx)), "--quant_type", "QAT",
             "--abits", str(plan.abits), "--rounding", "dfs", "--train_batch_size", str(images),
             "--manual_seed", str(ctx.seed), "--image_size", str(ctx.image_size),
