@@ -51,6 +51,7 @@ from common.runtime.ddp_sync import all_gather_rows, convert_sync_batchnorm
 from common.runtime.runlog import add_logging_args
 from haq import strategies
 from haq.lib.utils.bitconfig_io import layer_names, strategy_from_bitconfig, strategy_to_bitconfig
+from haq.lib.utils.data_utils import DATASET_CLASSES, cifar_root
 from haq.lib.utils.fit import fit
 from haq.lib.utils.kmeans import kmeans_update_model, quantize_model
 from haq.lib.utils.linear_quant import QUANT_TYPES, calibrate, set_bits
@@ -70,14 +71,25 @@ PRESETS: dict[str, tuple[str, list]] = {
     "resnet50_kmeans_finetune_py": ("resnet50", list(strategies.RESNET50_KMEANS_FINETUNE_PY)),
     "mobilenetv2_linear_0.6": ("mobilenetv2", [list(p) for p in strategies.MOBILENETV2_LINEAR_0_6]),
 }
-DATA_CLASSES = {"imagenet": 1000, "imagenet100": 100, "imagenet10": 10, "digits": 10, "synthetic": 10}
+DATA_CLASSES = {**DATASET_CLASSES, "synthetic": 10}
 
 
 def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_default: str) -> None:
     """Flags ``finetune.py`` and ``pretrain.py`` share, with the original names and defaults."""
     a = p.add_argument
     a("-d", "--data", default="data/imagenet", type=str, help="dataset folder, or 'digits'")
-    a("--data_name", default="imagenet", type=str, help="imagenet, imagenet100, imagenet10 or digits")
+    a(
+        "--data_name",
+        default="imagenet",
+        type=str,
+        help="imagenet, imagenet100, imagenet10, digits or cifar10",
+    )
+    a(
+        "--image_size",
+        default=None,
+        type=int,
+        help="image side (addition; default: 224, 299 for Inception, 32 on cifar10, the arch's side on digits)",
+    )
     a("-j", "--workers", default=16, type=int, help="data-loader workers")
     a("--epochs", default=100, type=int)
     a("--start_epoch", default=0, type=int)
@@ -208,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataLoader, int]:
-    """Full train/val loaders (ImageNet transforms, or digits at the arch's size) and the number of classes.
+    """Full train/val loaders and the number of classes: ImageNet transforms at 224 (299 for Inception), digits at
+    the arch's side, or (``--data_name cifar10`` or ``--data cifar10:PATH``, an addition) CIFAR transforms at 32;
+    ``--image_size`` replaces the side.
 
     ``--data digits`` with the default ``--data_name imagenet`` takes the embedded data's 10 classes (it used to
     build a 1000-class head and drop the classifier weights); a ``--data_name`` whose class count differs from
@@ -216,13 +230,18 @@ def make_loaders(args: argparse.Namespace, arch: str) -> tuple[DataLoader, DataL
     """
     if args.data_name not in DATA_CLASSES:
         raise UsageError(f"unknown --data_name {args.data_name!r}; choose from {', '.join(DATA_CLASSES)}")
+    if args.image_size is not None and args.image_size < 8:
+        raise UsageError(f"--image_size must be >= 8, got {args.image_size}")
     embedded = args.data if args.data in ("digits", "synthetic") else "digits"
     digits = args.data in ("digits", "synthetic") or args.data_name in ("digits", "synthetic")
-    size = input_size_of(arch) if digits else (299 if arch.startswith("inception") else 224)
-    preset = "digits" if digits else "imagenet"
-    train_ds, val_ds, found = build_datasets(
-        embedded if digits else args.data, preset=preset, image_size=size
-    )
+    cifar = not digits and (args.data_name == "cifar10" or args.data.startswith("cifar10:"))
+    if digits:
+        data, preset, size = embedded, "digits", input_size_of(arch)
+    elif cifar:
+        data, preset, size = cifar_root(args.data), "cifar", 32
+    else:
+        data, preset, size = args.data, "imagenet", 299 if arch.startswith("inception") else 224
+    train_ds, val_ds, found = build_datasets(data, preset=preset, image_size=args.image_size or size)
     classes = DATA_CLASSES[args.data_name]
     if args.data in ("digits", "synthetic") and args.data_name == "imagenet":
         classes = found  # the original default --data_name imagenet: the embedded data's own classes

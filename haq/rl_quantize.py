@@ -3,7 +3,8 @@
 ``python -m haq.rl_quantize --arch resnet50 --dataset imagenet --preserve_ratio 0.1`` (K-means, default) or
 ``... --arch qmobilenetv2 --dataset imagenet100 --linear_quantization --min_bit 2 --float_bit 8 --preserve_ratio 0.6``.
 Every original flag keeps its name, default and meaning (docs/haq.md section 2.1); ``--dataset digits`` (or
-``--dataset_root digits``) runs on the embedded data. Outputs in ``<output>/<arch>_<dataset>[_<suffix>]/``:
+``--dataset_root digits``) runs on the embedded data, ``--dataset cifar10`` on CIFAR-10 (additions; ``--image_size``
+sets the image side). Outputs in ``<output>/<arch>_<dataset>[_<suffix>]/``:
 ``log.txt``, ``args.json``, ``epochs.csv`` (one row per episode), ``final.json``, tensorboard under ``tb/``,
 ``actor.pkl``/``critic.pkl``, the resumable ``search_state.pth`` and the portable bit-config file
 ``bitconfig.json`` of the best policy.
@@ -95,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m haq.rl_quantize", description=__doc__.split("\n\n")[0])
     a = p.add_argument
     a("--suffix", default=None, type=str, help="suffix of the output folder name")
-    a("--dataset", default="imagenet", type=str, help="imagenet, imagenet100, imagenet10 or digits")
+    a("--dataset", default="imagenet", type=str, help="imagenet, imagenet100, imagenet10, digits or cifar10")
     a("--dataset_root", default="data/imagenet", type=str, help="folder with train/ and val/, or 'digits'")
+    a(
+        "--image_size",
+        default=None,
+        type=int,
+        help="image side (addition; default: 224, 299 for Inception, 32 on cifar10, the arch's side on digits)",
+    )
     a(
         "--preserve_ratio",
         default=0.1,
@@ -342,7 +349,7 @@ def search_classes(arch: str, dataset: str, setup: DataSetup) -> int:
                 "pass --dataset digits"
             )
         return found
-    return 1000 if arch == "qmobilenetv2" else setup.num_classes
+    return 1000 if arch == "qmobilenetv2" and setup.preset == "imagenet" else setup.num_classes
 
 
 def _classifier_key(model: nn.Module) -> str | None:
@@ -414,7 +421,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_id
     device = choose_device(args.device)
     setup = data_setup(
-        args.dataset, args.dataset_root, input_size_of(args.arch), args.arch.startswith("inception")
+        args.dataset,
+        args.dataset_root,
+        input_size_of(args.arch),
+        args.arch.startswith("inception"),
+        image_size=args.image_size,
     )
     table = None
     if args.linear_quantization:

@@ -100,8 +100,8 @@ class Method(ABC):
     #: the label in tables and plots
     label: str = ""
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
-        """Why this adapter cannot run ``arch`` on ``data`` at ``image_size`` px, or None when it can."""
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
+        """Why this adapter cannot run ``arch`` on ``data`` (``num_classes`` classes) at ``image_size`` px, or None."""
         return None
 
     @abstractmethod

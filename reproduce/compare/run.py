@@ -326,7 +326,7 @@ def check_arch(arch: str) -> None:
         raise UsageError(f"unknown --arch {arch!r}; e.g. {', '.join(ARCHES)} (any name of common.models)")
 
 
-def plan_methods(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+def plan_methods(args: argparse.Namespace, num_classes: int) -> tuple[list[str], dict[str, str]]:
     """The methods to run and, for those that cannot run ``--arch`` on ``--data``, the reason.
 
     A method named in ``--methods`` that cannot run is a one-line error; with the default (all methods) it
@@ -339,7 +339,7 @@ def plan_methods(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     reasons = {}
     for name in names:
-        reason = load_method(name).unsupported(args.arch, args.data, args.image_size)
+        reason = load_method(name).unsupported(args.arch, args.data, args.image_size, num_classes)
         if reason is not None:
             reasons[name] = reason
     if named and reasons:
@@ -425,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     check_arch(args.arch)
     num_classes = data_classes(args.data, args.image_size)
-    names, unsupported = plan_methods(args)
+    names, unsupported = plan_methods(args, num_classes)
     check_args(args, num_classes)
     set_threads(args.threads)
     set_resume_hint(f"the same command (--out {args.out}: finished steps are read back, not rerun)")

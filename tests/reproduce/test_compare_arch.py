@@ -8,43 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bad_input import nothing_in, run_bad
-from PIL import Image
+from fake_data import fake_cifar10, fake_image_folder
 
 from reproduce.compare import run as compare
-
-
-def fake_image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 2, size: int = 64) -> Path:
-    """An ImageFolder tree of random JPEGs: ``train/<c>/*.jpg`` and ``val/<c>/*.jpg``."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", train), ("val", val)):
-        for c in range(classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
-                    folder / f"{i}.jpg"
-                )
-    return root
-
-
-def fake_cifar10(root: Path, per_batch: int = 8) -> Path:
-    """torchvision's ``cifar-10-batches-py`` layout with random images: five training batches and a test batch."""
-    import pickle
-
-    rng = np.random.default_rng(1)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {
-            b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
-            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-        }
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    (folder / "batches.meta").write_bytes(
-        pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]})
-    )
-    return root
-
 
 BAD = [
     ("unknown arch", ["--arch", "no_such_net"], "unknown --arch 'no_such_net'"),
@@ -95,23 +61,39 @@ def test_resnet18_on_an_image_folder(tmp_path: Path) -> None:
 
 
 def test_resnet20_on_cifar10(tmp_path: Path) -> None:
-    """ResNet-20 on (fake) CIFAR-10 pickles: HMQ (its CIFAR10 preset), HAWQ-V3, OMPQ and the common QAT path (the
-    ResNet-20 integer-only units) search and fine-tune; HAQ and ProQHA say why not in their rows."""
-    data = f"cifar10:{fake_cifar10(tmp_path / 'cifar')}"
+    """ResNet-20 on (fake) CIFAR-10 pickles: HMQ (its CIFAR10 preset), HAWQ-V3, OMPQ, HAQ (its cifar10 addition)
+    and the common QAT path (the ResNet-20 integer-only units) search and fine-tune; ProQHA says why not."""
+    data = f"cifar10:{fake_cifar10(tmp_path / 'cifar', per_batch=16)}"
     argv = ["--quick", "--arch", "resnet20", "--image-size", "32", "--data", data, "--baseline-epochs", "1"]
     result = compare.main([*argv, "--out", str(tmp_path / "out")])
     rows = {r["label"]: r for r in result["rows"]}
     assert result["num_classes"] == 10
     layers = len(compare.bench_layers("resnet20", 32, 10))
-    for label in ("HMQ", "HAWQ-V3", "OMPQ"):
+    for label in ("HMQ", "HAWQ-V3", "OMPQ", "HAQ"):
         row = rows[label]
         assert not row.get("failed") and not row.get("unsupported"), row["notes"]
         assert len(row["bits"].split()) == layers and 0 <= row["acc_own"] <= 100
         assert 0 <= row["acc_common"] <= 100
+    # HAQ's BOPs table was built at 32 px for 10 classes, so the search meets the benchmark's own BOPs limit
+    assert rows["HAQ"]["within"]["GBOPs"]
     for label in ("uniform W8A8", "uniform W4A4"):
         assert not rows[label].get("failed") and 0 <= rows[label]["acc_common"] <= 100, rows[label]["notes"]
-    for label in ("HAQ", "ProQHA"):
-        assert rows[label].get("unsupported"), label
+    assert rows["ProQHA"].get("unsupported")
+
+
+def test_haq_on_an_image_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """HAQ on a 10-class ImageFolder at 64 px (its imagenet10 name, ImageNet transforms at --image_size): the
+    search meets the BOPs limit and both fine-tunes run; a 3-class folder has no HAQ --dataset name."""
+    data = fake_image_folder(tmp_path / "data", classes=10, train=5, val=1)
+    argv = ["--quick", "--arch", "resnet18", "--image-size", "64", "--methods", "haq"]
+    result = compare.main([*argv, "--data", str(data), "--out", str(tmp_path / "out")])
+    haq = result["rows"][-1]
+    assert haq["label"] == "HAQ" and not haq.get("failed"), haq["notes"]
+    assert haq["within"]["GBOPs"] and 0 <= haq["acc_own"] <= 100
+    assert len(haq["bits"].split()) == len(compare.bench_layers("resnet18", 64, 10))
+    three = fake_image_folder(tmp_path / "three", classes=3)
+    line = run_bad(compare.main, [*argv, "--data", str(three), "--out", str(tmp_path / "o3")], capsys)
+    assert "HAQ's --dataset names 1000, 100 or 10 classes" in line and "has 3" in line
 
 
 def test_effort_presets_set_the_adapters_search_settings() -> None:

@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--arch", "-a", required=True, help="HAQ arch name (qmobilenetv2, q<registered>, ...)")
     p.add_argument("--dataset", default="imagenet100", help="dataset part of the file name (and input size)")
+    p.add_argument(
+        "--image_size",
+        type=int,
+        default=None,
+        help="input side (default: 224 for imagenet*, else the arch's)",
+    )
+    p.add_argument(
+        "--num_classes",
+        type=int,
+        default=None,
+        help="classifier outputs (default: 10 for digits/cifar10, else 1000)",
+    )
     p.add_argument("--mode", choices=("analytic", "timing", "bops"), default="analytic")
     p.add_argument("--batch", type=int, default=SIMULATOR_BATCH, help="simulator batch (not used by bops)")
     p.add_argument("--repeats", type=int, default=20, help="timing mode: timed runs per layer")
@@ -148,10 +160,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     if args.batch < 1 or args.repeats < 1:
         raise UsageError("--batch and --repeats must be positive")
+    if (args.image_size is not None and args.image_size < 8) or (
+        args.num_classes is not None and args.num_classes < 1
+    ):
+        raise UsageError("--image_size must be >= 8 and --num_classes >= 1")
     out = args.out or built_table_path(args.output, args.arch, args.dataset, args.batch)
     check_output_file("--out" if args.out else "--output", out)
-    size = 224 if "imagenet" in args.dataset else get_spec(base_arch(args.arch)).input_size
-    model = build_haq_model(args.arch, num_classes=10 if args.dataset == "digits" else 1000)
+    size = args.image_size or (
+        224 if "imagenet" in args.dataset else get_spec(base_arch(args.arch)).input_size
+    )
+    classes = args.num_classes or (10 if args.dataset in ("digits", "cifar10") else 1000)
+    model = build_haq_model(args.arch, num_classes=classes)
     if args.mode == "analytic":
         table = analytic_table(model, size, args.batch)
     elif args.mode == "bops":

@@ -4,7 +4,8 @@
 Search split: the indices of the training set are permuted by a RandomState seeded with 1 (the permutation
 ``np.random.seed(1); np.random.shuffle`` gives, without touching numpy's global RNG); the first ``val_size``
 form the validation set (evaluation transform) and the next ``train_size`` the training set (training
-augmentation). Both loaders reshuffle every pass. ``digits`` (embedded data) replaces any ImageNet folder.
+augmentation). Both loaders reshuffle every pass. ``digits`` (embedded data) replaces any ImageNet folder;
+``cifar10`` (an addition) reads CIFAR-10 pickles or a CIFAR-10 ImageFolder with CIFAR transforms at 32 px.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from common.data import build_transforms
 from common.data.build import build_split
 from common.runtime import UsageError, seed_worker
 
-DATASET_CLASSES = {"imagenet": 1000, "imagenet100": 100, "imagenet10": 10, "digits": 10}
+#: classes per ``--dataset`` name; ``cifar10`` is an addition (the original knew the ImageNet names only)
+DATASET_CLASSES = {"imagenet": 1000, "imagenet100": 100, "imagenet10": 10, "digits": 10, "cifar10": 10}
+
+_CIFAR_PREFIX = "cifar10:"
+
+
+def cifar_root(root: str) -> str:
+    """``root`` as the ``cifar10:PATH`` data argument of :mod:`common.data` (kept when already prefixed)."""
+    root = os.fspath(root)
+    return root if root.startswith(_CIFAR_PREFIX) else _CIFAR_PREFIX + root
 
 
 @dataclass(frozen=True)
@@ -36,21 +46,39 @@ class DataSetup:
     embed_size: int
 
 
-def data_setup(dataset: str, root: str, arch_input_size: int, is_inception: bool = False) -> DataSetup:
-    """Resolve ``--dataset``/``--dataset_root``; ``digits`` in either selects the embedded data."""
+def data_setup(
+    dataset: str,
+    root: str,
+    arch_input_size: int,
+    is_inception: bool = False,
+    image_size: int | None = None,
+) -> DataSetup:
+    """Resolve ``--dataset``/``--dataset_root``; ``digits`` in either selects the embedded data.
+
+    Sides: the arch's own input side on ``digits``, 32 on ``cifar10`` (CIFAR transforms, the root read as
+    ``cifar10:PATH``), 224 (299 for Inception, eval resize 341) on the ImageNet names; ``image_size`` (the
+    ``--image_size`` addition) replaces the side, and the state embedding is then computed at that side too.
+    """
     if dataset not in DATASET_CLASSES:
         raise UsageError(f"unknown --dataset {dataset!r}; choose from {', '.join(DATASET_CLASSES)}")
-    if dataset == "digits" or os.fspath(root) == "digits":
-        size = arch_input_size
-        classes = DATASET_CLASSES[dataset]
-        return DataSetup(
-            dataset, "digits", classes, size, "digits", None, 224 if "imagenet" in dataset else size
-        )
-    if not os.path.isdir(root):
+    if image_size is not None and image_size < 8:
+        raise UsageError(f"--image_size must be >= 8, got {image_size}")
+    root = os.fspath(root)
+    if dataset == "digits" or root == "digits":
+        size = image_size or arch_input_size
+        embed = 224 if "imagenet" in dataset and image_size is None else size
+        return DataSetup(dataset, "digits", DATASET_CLASSES[dataset], size, "digits", None, embed)
+    if root.startswith(_CIFAR_PREFIX) and dataset != "cifar10":
+        raise UsageError(f"--dataset_root {root!r} is CIFAR-10 data: pass --dataset cifar10")
+    folder = root[len(_CIFAR_PREFIX) :] if root.startswith(_CIFAR_PREFIX) else root
+    if not os.path.isdir(folder):
         raise UsageError(f"--dataset_root {root!r} is not a folder (nor the embedded name 'digits')")
-    size = 299 if is_inception else 224
-    resize = 341 if is_inception else None
-    return DataSetup(dataset, root, DATASET_CLASSES[dataset], size, "imagenet", resize, 224)
+    if dataset == "cifar10":
+        size = image_size or 32
+        return DataSetup(dataset, cifar_root(root), 10, size, "cifar", None, size)
+    size = image_size or (299 if is_inception else 224)
+    resize = 341 if is_inception and image_size is None else None
+    return DataSetup(dataset, root, DATASET_CLASSES[dataset], size, "imagenet", resize, image_size or 224)
 
 
 def get_split_train_dataset(

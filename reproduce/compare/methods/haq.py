@@ -13,6 +13,11 @@ and every strategy HAQ accepts meets the benchmark's BOPs limit once conv1 is wr
 has no size constraint: the average weight bits are measured, not enforced (its size budget exists only in the
 K-means mode, which does not quantize activations).
 
+Data: ``digits``, CIFAR-10 (``cifar10:PATH``: HAQ's ``--dataset cifar10`` addition, CIFAR transforms) or an
+ImageFolder of 1000, 100 or 10 classes (HAQ's ``imagenet``, ``imagenet100``, ``imagenet10``: its ``--dataset``
+name fixes the classifier), always at the benchmark's ``--image-size`` (HAQ's ``--image_size`` addition); the
+BOPs table is built at that side and class count, so it charges exactly what the benchmark charges.
+
 Search effort (full mode) against the paper's ImageNet-100 run: 6 random (warm-up) + 16 policy episodes instead
 of 21 + 579, each fine-tuning one epoch on 320 images of the digits training set (the paper: 20,000 ImageNet
 images) at batch 64, because the whole search must fit in about 60 s on a 2-core CPU (about 35 s of CPU time
@@ -36,7 +41,7 @@ import numpy as np
 
 from common.bitconfig import LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers
-from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
+from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: HAQ's linear-mode bit range (w = 1 divides by zero in its weight quantizer)
 MIN_BIT, MAX_BIT = 2, 8
@@ -72,6 +77,18 @@ def haq_arch(arch: str) -> str:
     return f"q{arch}"
 
 
+#: HAQ's ``--dataset`` name of an ImageFolder by its class count (the name fixes HAQ's classifier outputs)
+FOLDER_DATASET = {1000: "imagenet", 100: "imagenet100", 10: "imagenet10"}
+
+
+def haq_dataset(data: str, num_classes: int) -> str | None:
+    """HAQ's ``--dataset`` (``--data_name``) of the benchmark's ``--data``: ``digits``, ``cifar10`` (the
+    addition, CIFAR transforms), or for an ImageFolder the ImageNet name of its class count (ImageNet
+    transforms at ``--image_size``); None when no HAQ name has that many classes."""
+    kind = data_kind(data)
+    return kind if kind != "folder" else FOLDER_DATASET.get(num_classes)
+
+
 def haq_seed(seed: int) -> int:
     """HAQ seeds nothing for ``--seed <= 0``; the benchmark's seed ``s`` is passed as ``s + 1``."""
     return seed + 1
@@ -91,28 +108,42 @@ class HaqMethod(Method):
     name = "haq"
     label = "HAQ"
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
-        """HAQ builds ``q<arch>`` for any registered model; its ``--dataset`` names a fixed class count, so the
-        adapter drives it on ``digits`` only (image folders would need HAQ's ``--data_name`` per data set)."""
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
+        """HAQ builds ``q<arch>`` for any registered model; its ``--dataset`` name fixes the class count, so an
+        ImageFolder must have 1000, 100 or 10 classes (:data:`FOLDER_DATASET`)."""
         from haq.models import ArchError, base_arch
 
         try:
             base_arch(haq_arch(arch))
         except ArchError as e:
             return f"HAQ cannot build {haq_arch(arch)} ({e})"
-        if data != "digits":
-            return "the HAQ adapter runs on digits only (HAQ's --dataset/--data_name fix the class count)"
+        if haq_dataset(data, num_classes) is None:
+            return (
+                f"HAQ's --dataset names 1000, 100 or 10 classes (imagenet, imagenet100, imagenet10); "
+                f"this folder has {num_classes}"
+            )
         return None
 
     def table_argv(self, ctx: Context, path: Path) -> list[str]:
-        """``build_table`` command line of the BOPs table."""
-        return ["--arch", haq_arch(ctx.arch), "--dataset", ctx.data, "--mode", "bops", "--out", str(path)]
+        """``build_table`` command line of the BOPs table at the benchmark's image side and class count."""
+        return [
+            "--arch", haq_arch(ctx.arch), "--dataset", self.dataset(ctx), "--mode", "bops", "--out", str(path),
+            "--image_size", str(ctx.image_size), "--num_classes", str(ctx.num_classes),
+        ]  # fmt: skip
+
+    def dataset(self, ctx: Context) -> str:
+        """HAQ's ``--dataset`` for ``ctx`` (:func:`haq_dataset`); a pair :meth:`unsupported` refuses is an error."""
+        name = haq_dataset(ctx.data, ctx.num_classes)
+        if name is None:
+            raise ValueError(f"HAQ has no --dataset of {ctx.num_classes} classes for {ctx.data}")
+        return name
 
     def search_argv(self, ctx: Context, table: Path, ratio: float, out: Path) -> list[str]:
         """``rl_quantize`` command line of the linear search."""
         e = effort(ctx)
         return [
-            "--arch", haq_arch(ctx.arch), "--dataset", ctx.data, "--dataset_root", ctx.data,
+            "--arch", haq_arch(ctx.arch), "--dataset", self.dataset(ctx), "--dataset_root", ctx.data,
+            "--image_size", str(ctx.image_size),
             "--linear_quantization", "--min_bit", str(MIN_BIT), "--max_bit", str(MAX_BIT), "--float_bit", "8",
             "--preserve_ratio", repr(ratio), "--latency_table", str(table), "--always_pin_first_last",
             "--pretrained", str(ctx.float_checkpoint), "--seed", str(haq_seed(ctx.seed)),
@@ -153,8 +184,8 @@ class HaqMethod(Method):
         """``haq.finetune`` command line with the recipe."""
         r = ctx.recipe
         return [
-            "-a", haq_arch(ctx.arch), "--linear_quantization", "-d", ctx.data, "--data_name", ctx.data,
-            "-j", "0", "--epochs", "1" if ctx.quick else str(r.epochs), "--train_batch", str(r.batch_size),
+            "-a", haq_arch(ctx.arch), "--linear_quantization", "-d", ctx.data, "--data_name", self.dataset(ctx),
+            "--image_size", str(ctx.image_size), "-j", "0", "--epochs", "1" if ctx.quick else str(r.epochs), "--train_batch", str(r.batch_size),
             "--lr", str(r.lr), "--wd", str(r.weight_decay), "--manualSeed", str(r.seed),
             "--pretrained", "--weights", str(ctx.float_checkpoint), "--bit-config", str(bitconfig),
             "--device", ctx.device, "-c", str(out),

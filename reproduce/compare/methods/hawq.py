@@ -44,7 +44,7 @@ class HawqMethod(Method):
     name = "hawq"
     label = "HAWQ-V3"
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """HAWQ-V3's quantized model zoo (``hawq.utils.models``) has the ResNets only."""
         from hawq.utils.models import build_quantized_model
 

@@ -196,7 +196,7 @@ class HmqMethod(Method):
     name = "hmq"
     label = "HMQ"
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """HMQ quantizes any conv/linear model; the adapter maps the data to HMQ's ``--dataset``
         (:data:`HMQ_DATASET`)."""
         return None

@@ -154,7 +154,7 @@ class OmpqMethod(Method):
     name = "ompq"
     label = "OMPQ"
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """OMPQ's search models (``ompq.mixed_bit.search_model``): its ResNets, MobileNetV2 and the tiny models."""
         from ompq.mixed_bit.search_model import build_search_model, resolve_model
         from ompq.mixed_bit.searchable import searchable_entries

@@ -141,7 +141,7 @@ class ProqhaMethod(Method):
     name = "proqha"
     label = "ProQHA"
 
-    def unsupported(self, arch: str, data: str, image_size: int) -> str | None:
+    def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """The adapter maps ProQHA's ``--num_layers`` ResNet onto tiny_resnet only, on digits at 32 px."""
         if arch != ARCH or image_size != 32 or data != "digits":
             return f"the ProQHA adapter maps ProQHA's ResNet onto {ARCH} on digits at 32 px only"
