@@ -1,7 +1,7 @@
 """Datasets and loaders of the ProQHA entrypoints (docs/proqha.md sections 3.3 and 4), through common.data.
 
 * ImageNet-style datasets: preset ``proqha`` (RandomResizedCrop(224, scale 0.08-1.25) + flip; val Resize 256 +
-  CenterCrop 224), torchvision loaders in place of DALI.
+  CenterCrop 224), torchvision loaders in place of DALI; ``--image_size`` (an addition) sets another side.
 * CIFAR-style datasets: preset ``cifar_proqha`` (pad-4 random crop + flip, ProQHA's CIFAR mean/std), 32 px.
 * ``digits`` (dataset or data argument): the embedded digits at the dataset's size, preset ``digits`` for
   ``--dataset digits``.
@@ -22,26 +22,33 @@ from proqha.models import family_of
 SCORE_BATCH_MODES = ("first", "random")
 
 
-def preset_of(dataset: str) -> tuple[str, int]:
-    """``(transform preset, image size)`` of a ``--dataset`` value."""
+def preset_of(dataset: str, image_size: int | None = None) -> tuple[str, int]:
+    """``(transform preset, image size)`` of a ``--dataset`` value; ``image_size`` (``--image_size``, an
+    addition) replaces the side (224 for the ImageNet family, else 32)."""
     if dataset == "digits":
-        return "digits", 32
-    if family_of(dataset) == "imagenet":
-        return "proqha", 224
-    return "cifar_proqha", 32
+        preset, size = "digits", 32
+    elif family_of(dataset) == "imagenet":
+        preset, size = "proqha", 224
+    else:
+        preset, size = "cifar_proqha", 32
+    return preset, image_size or size
 
 
 def build_data(
-    dataset: str, data_dir: str, seed: int | None = 0, train_fraction: float = 1.0
+    dataset: str,
+    data_dir: str,
+    seed: int | None = 0,
+    train_fraction: float = 1.0,
+    image_size: int | None = None,
 ) -> tuple[Dataset, Dataset, int]:
     """``(train, val, num_classes)`` of ``data_dir`` with the transforms of ``dataset``."""
-    preset, size = preset_of(dataset)
+    preset, size = preset_of(dataset, image_size)
     return build_datasets(data_dir, preset=preset, image_size=size, seed=seed, train_fraction=train_fraction)
 
 
-def build_scoring_set(dataset: str, base_data_dir: str) -> Dataset:
+def build_scoring_set(dataset: str, base_data_dir: str, image_size: int | None = None) -> Dataset:
     """The torchvision ``{base_data_dir}/train`` set with the training transform."""
-    preset, size = preset_of(dataset)
+    preset, size = preset_of(dataset, image_size)
     return build_split(base_data_dir, "train", build_transforms(preset, True, size), image_size=size)
 
 

@@ -78,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed is not None:
         seed_everything(args.seed)
     device = choose_device(args.device)
-    train_ds, val_ds, num_classes = build_data(args.dataset, args.data_dir, args.seed, args.train_fraction)
-    scoring = build_scoring_set(args.dataset, args.base_data_dir)
+    train_ds, val_ds, num_classes = build_data(
+        args.dataset, args.data_dir, args.seed, args.train_fraction, args.image_size
+    )
+    scoring = build_scoring_set(args.dataset, args.base_data_dir, args.image_size)
     model, layout, _ = build_model(args, num_classes)
     if args.resume:
         load_resume(model, args.resume)

@@ -144,6 +144,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="use a random fraction of the training set (quick runs)",
     )
     n(
+        "--image_size",
+        type=int,
+        default=None,
+        help="image side (default: 224 for imagenet/tinyimagenet, else 32); the model is unchanged",
+    )
+    n(
         "--bits_file",
         type=str,
         default=None,
@@ -178,6 +184,8 @@ def check_args(args: argparse.Namespace, prog: str = "") -> argparse.Namespace:
     for name in positive:
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.image_size is not None and args.image_size < 8:
+        raise UsageError(f"--image_size must be >= 8, got {args.image_size}")
     if args.search_epochs < 0 or args.workers < 0:
         raise UsageError("--search_epochs and --workers must be >= 0")
     for name in ("k_bits", "pre_k_bits"):

@@ -62,7 +62,8 @@ def test_resnet18_on_an_image_folder(tmp_path: Path) -> None:
 
 def test_resnet20_on_cifar10(tmp_path: Path) -> None:
     """ResNet-20 on (fake) CIFAR-10 pickles: HMQ (its CIFAR10 preset), HAWQ-V3, OMPQ, HAQ (its cifar10 addition)
-    and the common QAT path (the ResNet-20 integer-only units) search and fine-tune; ProQHA says why not."""
+    and the common QAT path (the ResNet-20 integer-only units) search and fine-tune; ProQHA says why not (its
+    ResNet-20 is pre-activation)."""
     data = f"cifar10:{fake_cifar10(tmp_path / 'cifar', per_batch=16)}"
     argv = ["--quick", "--arch", "resnet20", "--image-size", "32", "--data", data, "--baseline-epochs", "1"]
     result = compare.main([*argv, "--out", str(tmp_path / "out")])
@@ -81,17 +82,31 @@ def test_resnet20_on_cifar10(tmp_path: Path) -> None:
     assert rows["ProQHA"].get("unsupported")
 
 
-def test_haq_on_an_image_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """HAQ on a 10-class ImageFolder at 64 px (its imagenet10 name, ImageNet transforms at --image_size): the
-    search meets the BOPs limit and both fine-tunes run; a 3-class folder has no HAQ --dataset name."""
+def test_haq_and_proqha_on_an_image_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """HAQ (its imagenet10 name) and ProQHA (its ImageNet ResNet-18) on a 10-class ImageFolder of 64-px JPEGs read
+    at 32 px (ImageNet transforms at --image-size): both searches meet the budget and both fine-tunes run; a
+    3-class folder has no HAQ --dataset name."""
     data = fake_image_folder(tmp_path / "data", classes=10, train=5, val=1)
-    argv = ["--quick", "--arch", "resnet18", "--image-size", "64", "--methods", "haq"]
+    argv = [
+        "--quick",
+        "--arch",
+        "resnet18",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--methods",
+        "haq,proqha",
+    ]
     result = compare.main([*argv, "--data", str(data), "--out", str(tmp_path / "out")])
-    haq = result["rows"][-1]
-    assert haq["label"] == "HAQ" and not haq.get("failed"), haq["notes"]
-    assert haq["within"]["GBOPs"] and 0 <= haq["acc_own"] <= 100
-    assert len(haq["bits"].split()) == len(compare.bench_layers("resnet18", 64, 10))
+    rows = {r["label"]: r for r in result["rows"]}
+    for label in ("HAQ", "ProQHA"):
+        row = rows[label]
+        assert not row.get("failed") and not row.get("unsupported"), row["notes"]
+        assert all(row["within"].values()) and 0 <= row["acc_own"] <= 100
+        assert len(row["bits"].split()) == len(compare.bench_layers("resnet18", 32, 10))
     three = fake_image_folder(tmp_path / "three", classes=3)
+    argv[-1] = "haq"
     line = run_bad(compare.main, [*argv, "--data", str(three), "--out", str(tmp_path / "o3")], capsys)
     assert "HAQ's --dataset names 1000, 100 or 10 classes" in line and "has 3" in line
 

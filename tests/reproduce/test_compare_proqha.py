@@ -121,12 +121,43 @@ def test_quick_finetune_reads_the_bits(ctx, searched, single_thread, tmp_path) -
 
 
 def test_rejects_other_models(ctx) -> None:
+    """Only the post-activation ResNets whose float weights load by name, each on its ProQHA data family."""
     from dataclasses import replace
 
-    with pytest.raises(ValueError, match="tiny_resnet"):
+    with pytest.raises(ValueError, match="cannot run resnet18 on digits"):
         adapter.model_flags(replace(ctx, arch="resnet18"))
+    method = load_method("proqha")
+    assert method.unsupported("tiny_resnet", "digits", 32, 10) is None
+    assert method.unsupported("tiny_resnet", "cifar10:/x", 32, 10) is None
+    assert method.unsupported("resnet18", "/data/imagenet", 224, 1000) is None
+    assert "ImageFolder" in method.unsupported("resnet18", "digits", 32, 10)
+    assert "digits or cifar10" in method.unsupported("tiny_resnet", "/data/imagenet", 224, 1000)
+    assert "post-activation" in method.unsupported("resnet20", "cifar10:/x", 32, 10)
 
 
 def test_notes_are_short(searched) -> None:
     outcome, _ = searched
     assert 1 <= len(outcome.notes) <= 2 and all(len(n) < 400 for n in outcome.notes)
+
+
+def test_tiny_resnet_on_cifar10_searches_with_proqhas_cifar10_dataset(ctx, single_thread, tmp_path) -> None:
+    """``cifar10:PATH`` data: ProQHA's ``--dataset cifar10`` (its CIFAR transforms) at the benchmark's 32 px; the
+    quick search meets the budget on random CIFAR-10 pickles."""
+    from dataclasses import replace
+
+    from fake_data import fake_cifar10
+
+    cifar = replace(ctx, data=f"cifar10:{fake_cifar10(tmp_path / 'data', per_batch=16)}")
+    flags = adapter.model_flags(cifar)
+    assert flags[flags.index("--dataset") + 1] == "cifar10" and flags[flags.index("--image_size") + 1] == "32"
+    outcome = load_method("proqha").search(cifar, tmp_path / "search")
+    cfg = read_bitconfig(outcome.bitconfig)
+    assert all(within(adapter.measure_config(cfg, cifar), cifar.limits).values())
+
+
+def test_image_size_sets_proqhas_side() -> None:
+    """ProQHA's ``--image_size`` addition: the ImageNet family's 224 and the CIFAR family's 32 unless given."""
+    from proqha.data import preset_of
+
+    assert preset_of("imagenet") == ("proqha", 224) and preset_of("imagenet", 64) == ("proqha", 64)
+    assert preset_of("cifar10") == ("cifar_proqha", 32) and preset_of("digits", 48) == ("digits", 48)

@@ -17,6 +17,13 @@ Search (all in this process, through the entrypoints' ``main(argv)`` with ProQHA
    while they exceed the limit, resumes ``search.py`` (same flags, same ``--out``) for one more round, as
    the progressive schedule would go on, up to ``--step`` rounds in all.
 
+Models and data (:data:`PROQHA_ARCH`, :data:`PROQHA_DATASET`): ``tiny_resnet`` on digits or CIFAR-10 (ProQHA's
+CIFAR family) and ``resnet18`` on an ImageFolder (ProQHA's ImageNet ResNet-18, post-activation like torchvision's,
+so the float checkpoint loads by name; 32 quantizers over its 16 block convs), at the benchmark's side through
+ProQHA's ``--image_size`` addition. ProQHA's ResNet-20/32/56 and CIFAR ResNet-18/34 are pre-activation, its
+MobileNetV2 pre-activation too: a benchmark float model does not load into them, so those pairs are unsupported
+rows.
+
 Reduced relative to ``scripts/search.sh`` (25 rounds of lambda = 500 candidates, a 128-image scoring batch
 and 30 ImageNet epochs of fine-tuning per round, after a 300-epoch 8-bit baseline) to stay within a minute
 on two CPU cores: a one-epoch baseline, lambda = 8 candidates scored on the recipe's batch size (64) and one
@@ -43,10 +50,18 @@ from pathlib import Path
 from common.bitconfig import BitConfig, LayerBits, from_proqha, proqha_quant_layers, write_bitconfig
 from common.runtime import load_checkpoint
 from reproduce.compare.budget import PINNED_BITS, Measured, measure, within
-from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
+from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
-#: ProQHA's name and depth of the benchmark's model (2 * (10 - 2) = 16 quantizers)
-ARCH, NUM_LAYERS = "tiny_resnet", 10
+#: ProQHA's ``--arch``/``--num_layers`` of each benchmark model it can search: the post-activation ResNets, whose
+#: float weights load by name (2 * (num_layers - 2) quantizers: 16 for tiny_resnet, 32 for resnet18)
+PROQHA_ARCH = {"tiny_resnet": ("tiny_resnet", 10), "resnet18": ("resnet", 18)}
+#: ProQHA's ``--dataset`` per benchmark model and :func:`~reproduce.compare.method.data_kind`: tiny_resnet is a
+#: CIFAR-family model (digits or CIFAR-10), ProQHA's ImageNet ResNet-18 reads an ImageFolder
+PROQHA_DATASET = {
+    ("tiny_resnet", "digits"): "digits",
+    ("tiny_resnet", "cifar10"): "cifar10",
+    ("resnet18", "folder"): "imagenet",
+}
 #: the bit-widths the search can produce from 8 bits (``max(2, b - interval)``)
 MIN_BITS, START_BITS = 2, 8
 
@@ -81,12 +96,20 @@ def candidate_bits(interval: int) -> list[int]:
     return sorted({max(MIN_BITS, START_BITS - k * interval) for k in range(START_BITS)})
 
 
+def proqha_dataset(arch: str, data: str) -> str | None:
+    """ProQHA's ``--dataset`` for the benchmark's ``arch`` on ``data`` (:data:`PROQHA_DATASET`), or None."""
+    return PROQHA_DATASET.get((arch, data_kind(data)))
+
+
 def model_flags(ctx: Context) -> list[str]:
-    """The flags naming the data and ProQHA's ``tiny_resnet`` layout."""
-    if ctx.arch != ARCH or ctx.image_size != 32:
-        raise ValueError(f"the ProQHA adapter supports {ARCH} at 32 px, got {ctx.arch} at {ctx.image_size}")
+    """The flags naming the data (at the benchmark's side, ProQHA's ``--image_size`` addition) and the model."""
+    dataset = proqha_dataset(ctx.arch, ctx.data)
+    if dataset is None:
+        raise ValueError(f"the ProQHA adapter cannot run {ctx.arch} on {ctx.data}")
+    arch, layers = PROQHA_ARCH[ctx.arch]
     return [
-        "--dataset", "digits", "--data_dir", ctx.data, "--arch", ARCH, "--num_layers", str(NUM_LAYERS),
+        "--dataset", dataset, "--data_dir", ctx.data, "--arch", arch, "--num_layers", str(layers),
+        "--image_size", str(ctx.image_size),
         "--workers", "0", "--eval_batch_size", "512", "--device", ctx.device, "--print_freq", "1000",
     ]  # fmt: skip
 
@@ -116,7 +139,7 @@ def benchmark_kbits(kbits: list[int]) -> list[int]:
 
 
 def benchmark_bitconfig(kbits: list[int], ctx: Context, source: str) -> BitConfig:
-    """Every ``tiny_resnet`` layer's bits for a searched ProQHA list (order W, A per block conv).
+    """Every layer's bits for a searched ProQHA list (order W, A per block conv).
 
     Block conv j gets ``w = kbits[2j]`` and ``a = kbits[2j-1]`` (``layer1.0.conv1``: 8); the unsearched layers
     get W8A8. ``extra['proqha']`` keeps the list the file stands for (``kbits``) and the searched one.
@@ -142,9 +165,16 @@ class ProqhaMethod(Method):
     label = "ProQHA"
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
-        """The adapter maps ProQHA's ``--num_layers`` ResNet onto tiny_resnet only, on digits at 32 px."""
-        if arch != ARCH or image_size != 32 or data != "digits":
-            return f"the ProQHA adapter maps ProQHA's ResNet onto {ARCH} on digits at 32 px only"
+        """ProQHA's post-activation ResNets only (:data:`PROQHA_ARCH`), each on its data family
+        (:data:`PROQHA_DATASET`)."""
+        if arch not in PROQHA_ARCH:
+            return (
+                f"the ProQHA adapter runs the post-activation ResNets whose float weights load by name "
+                f"({', '.join(PROQHA_ARCH)}); ProQHA's {arch} differs or is missing"
+            )
+        if proqha_dataset(arch, data) is None:
+            where = "an ImageFolder" if arch == "resnet18" else "digits or cifar10:PATH"
+            return f"ProQHA's {arch} runs on {where} in the adapter (its --dataset fixes the model family)"
         return None
 
     def baseline_argv(self, ctx: Context, out: Path) -> list[str]:
@@ -198,12 +228,13 @@ class ProqhaMethod(Method):
         }
         path = write_bitconfig(cfg, out / "bit_config.json")
         unmet = [k for k, ok in met.items() if not ok]
+        n_quant = len(proqha_quant_layers(ctx.arch))
         notes = [
             f"--cost {cost_target(ctx):.4f} --cost_pairing weight_bits --enforce_cost (the weight-bit limit over "
-            f"ProQHA's 8 block convs once conv1/downsample/fc pay 8 bits); BOPs checked per round, search resumed "
+            f"ProQHA's {n_quant} block convs once conv1/downsample/fc pay 8 bits); BOPs checked per round, search resumed "
             f"until met: {rounds} rounds of lam={e.lam}, interval {e.interval}"
             + (f"; NOT met: {', '.join(unmet)}" if unmet else ""),
-            f"bits {candidate_bits(e.interval)} for the 16 W/A quantizers of the block convs; conv1, downsample, fc "
+            f"bits {candidate_bits(e.interval)} for the {2 * n_quant} W/A quantizers of the block convs; conv1, downsample, fc "
             "unsearched (float in ProQHA) at 8/8, as are the stem output and the PACT feeding fc",
         ]
         return SearchOutcome(path, notes)
