@@ -26,6 +26,12 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT at its default action. A job started in the background by a shell without
+    job control (``cmd &`` in a script, nohup) inherits SIGINT ignored, and Python then installs no Ctrl-C handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
     try:
         return proc.communicate(timeout=TIMEOUT_S)
@@ -50,7 +56,7 @@ def test_sigint_in_the_training_loop_exits_130_with_the_resume_hint(tmp_path: Pa
         str(out),
     ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, preexec_fn=_default_sigint)  # fmt: skip
     ckpt = out / "checkpoint.pth.tar"
     deadline = time.monotonic() + TIMEOUT_S
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
