@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from common.data import set_loader_epoch
@@ -169,6 +170,15 @@ def fine_tune(
     return top1.avg, lr
 
 
+def broadcast_choice(index: int) -> int:
+    """Rank 0's ``index`` on every rank (the index itself without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return index
+    box = [index]
+    dist.broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
 def search_round(
     s: int,
     model: nn.Module,
@@ -179,14 +189,23 @@ def search_round(
     costs: CostModel,
     device: torch.device,
     checkpoint: Any = None,
+    trained: nn.Module | None = None,
 ) -> RoundResult:
-    """One whole round (steps 1-4); ``checkpoint`` is named as the last good one if a loss turns NaN."""
+    """One whole round (steps 1-4); ``checkpoint`` is named as the last good one if a loss turns NaN.
+
+    ``trained``: the module the fine-tuning epochs step (the DDP wrapper of ``model`` under torchrun). Every rank
+    scores the same candidates; under DDP rank 0's choice is broadcast, so the ranks keep the same bits even where
+    their scores differ in the last bits (nondeterministic GPU kernels).
+    """
     start = time.time()
     base_acc = evaluate(model, val_loader, device, cfg.amp)[1] if cfg.info == "acc" else float("nan")
     cands = score_candidates(model, next_batch, cfg, costs, device, base_acc, val_loader)
-    best = cands[select(cands, cfg.info)]
+    best = cands[broadcast_choice(select(cands, cfg.info))]
     set_bits(model, best.bits)
-    train_acc, lr = fine_tune(model, train_loader, cfg, device, checkpoint, first_epoch=s * cfg.search_epochs)
+    train_acc, lr = fine_tune(
+        model if trained is None else trained, train_loader, cfg, device, checkpoint,
+        first_epoch=s * cfg.search_epochs,
+    )  # fmt: skip
     test_acc = evaluate(model, val_loader, device, cfg.amp)[1]
     return RoundResult(
         step=s,

@@ -19,13 +19,11 @@ positive level at 1 bit.
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import measure
+from reproduce.compare.launch import distributed, run_step
 from reproduce.compare.method import Context, FinetuneOutcome
 
 
@@ -127,18 +125,10 @@ def finetune_common(ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome
         gbops = measure(ctx.layers, {n: (lb.w, lb.a) for n, lb in cfg.layers.items()}).gbops
         notes.append(f"common QAT trains {gbops:.4f} GBOPs")
     argv = quant_train_argv(ctx, bitconfig, out)
-    if ctx.nproc > 1 or ctx.torchrun_args:
+    if distributed(ctx):
         return FinetuneOutcome(torchrun_quant_train(ctx, argv, Path(out)), notes)
     result = quant_train.main(argv)
     return FinetuneOutcome(float(result["val_acc1"]), notes)
-
-
-def torchrun_command(ctx: Context, module: str, argv: list[str]) -> list[str]:
-    """``python -m torch.distributed.run <flags> -m <module> <argv>``: ``--standalone --nproc-per-node N`` unless
-    ``ctx.torchrun_args`` gives torchrun's own (multi-node) flags."""
-    flags = list(ctx.torchrun_args) or ["--standalone"]
-    return [sys.executable, "-m", "torch.distributed.run", *flags, "--nproc-per-node", str(ctx.nproc),
-            "-m", module, *argv]  # fmt: skip
 
 
 def torchrun_quant_train(ctx: Context, argv: list[str], out: Path) -> float:
@@ -150,9 +140,10 @@ def torchrun_quant_train(ctx: Context, argv: list[str], out: Path) -> float:
     train what one process does, up to the order of floating-point sums (HAWQ-V3's own DDP kept both per rank,
     which makes the result depend on the process count).
     """
-    command = torchrun_command(ctx, "hawq.quant_train", argv)
-    done = subprocess.run(command, check=False)
+    from hawq import quant_train
+
+    run_step(ctx, "hawq.quant_train", argv, quant_train.main)
     final = out / "final.json"
-    if done.returncode != 0 or not final.is_file():
-        raise RuntimeError(f"torchrun hawq.quant_train exited {done.returncode}: {shlex.join(command)}")
+    if not final.is_file():
+        raise RuntimeError(f"torchrun hawq.quant_train wrote no {final}")
     return float(json.loads(final.read_text(encoding="utf-8"))["val_acc1"])

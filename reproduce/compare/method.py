@@ -99,6 +99,9 @@ class Method(ABC):
     name: str = ""
     #: the label in tables and plots
     label: str = ""
+    #: whether :meth:`search` launches its training under torchrun with the fine-tunes (HMQ's search trains the
+    #: network); the other searches run in the orchestrator's process on one device
+    search_on_torchrun: bool = False
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """Why this adapter cannot run ``arch`` on ``data`` (``num_classes`` classes) at ``image_size`` px, or None."""

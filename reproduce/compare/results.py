@@ -5,7 +5,8 @@ table row: bits, size, BOPs, search seconds and images, GPU-seconds, top-1 mean 
 the way timm keeps ``results/`` next to its generator. ``python -m reproduce.compare.results [DIR]`` regenerates
 ``DIR/README.md`` from every CSV there; the Markdown is never edited by hand.
 
-GPU-seconds = (search s + fine-tune s) x processes when the run used CUDA, else 0 (a CPU run uses no GPU).
+GPU-seconds = search s x (processes if the search ran under torchrun, else 1) + fine-tune s x processes when the run
+used CUDA, else 0 (a CPU run uses no GPU).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def csv_rows(result: dict[str, Any], commit: str, machine_name: str, gpus: int) 
     """The CSV rows of one benchmark result (``reproduce.compare.run.main``'s return value)."""
     rows = []
     for r in result["rows"]:
-        seconds = (r.get("search_s") or 0.0) + (r.get("finetune_s") or 0.0)
+        # the searches run on one device unless they ran under torchrun (search_procs > 1)
+        search_gpus = gpus if r.get("search_procs", 1) > 1 else min(gpus, 1)
+        gpu_s = (r.get("search_s") or 0.0) * search_gpus + (r.get("finetune_s") or 0.0) * gpus
         status = "unsupported" if r.get("unsupported") else "failed" if r.get("failed") else "ok"
         within = r.get("within")
         rows.append({
@@ -86,7 +89,7 @@ def csv_rows(result: dict[str, Any], commit: str, machine_name: str, gpus: int) 
             "avg_wbits": _num(r.get("avg_wbits"), 3), "size_kB": _num(r.get("size_kB"), 2),
             "GBOPs": _num(r.get("GBOPs"), 5), "within_budget": "" if within is None else str(all(within.values())),
             "search_s": _num(r.get("search_s"), 1), "search_images": "" if r.get("search_images") is None
-            else str(int(r["search_images"])), "gpu_s": _num(seconds * gpus, 1),
+            else str(int(r["search_images"])), "gpu_s": _num(gpu_s, 1),
             "top1_own": _num(r.get("acc_own"), 2), "top1_own_std": _num(r.get("acc_own_std"), 2),
             "top1_common": _num(r.get("acc_common"), 2), "top1_common_std": _num(r.get("acc_common_std"), 2),
             "ties": "; ".join(r.get("ties") or []), "status": status if status == "ok" else

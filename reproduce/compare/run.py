@@ -52,6 +52,7 @@ from common.runtime import (
 from common.runtime.errors import UsageError
 from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure, pinned_layers, within
 from reproduce.compare.common_qat import common_qat_unsupported, finetune_common
+from reproduce.compare.launch import distributed, world_size
 from reproduce.compare.method import Context, Recipe
 from reproduce.compare.methods import NAMES, load_method
 from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
@@ -252,9 +253,12 @@ def _method(
         seed_everything(ctx.seed)
         served, started = DigitsDataset.served, time.perf_counter()
         outcome = method.search(ctx, folder / "search")
+        spread = method.search_on_torchrun and distributed(ctx)
         return {
             "search_s": time.perf_counter() - started,
-            "search_images": DigitsDataset.served - served if ctx.data == "digits" else None,
+            # images drawn in torchrun's processes are not counted here
+            "search_images": DigitsDataset.served - served if ctx.data == "digits" and not spread else None,
+            "search_procs": world_size(ctx) if spread else 1,
             **_cost_row(ctx, outcome.bitconfig),
             "search_notes": outcome.notes,
         }

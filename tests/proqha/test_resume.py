@@ -1,11 +1,12 @@
 """Kill-and-resume of ``main/train.py`` and ``main/search.py``: a run killed after a checkpoint and restarted in
-the same ``--out`` ends with the uninterrupted run's weights, bit for bit; under torchrun the search refuses to start."""
+the same ``--out`` ends with the uninterrupted run's weights, bit for bit (both run under torchrun too:
+tests/common/test_ddp_entrypoints.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from common.runtime import load_checkpoint, run_main
+from common.runtime import load_checkpoint
 from proqha.main import search, train
 
 QUICK = ["--dataset", "digits", "--arch", "resnet20", "--num_layers", "8", "--data_dir", "digits"]
@@ -43,13 +44,3 @@ def test_search_killed_after_a_round_resumes_bit_identically(tmp_path, kill_swit
     got = load_checkpoint(part / "checkpoint" / "2.pt")
     assert got["kbits"] == want["kbits"]
     kill_switch.assert_same_tensors(got["state_dict"], want["state_dict"])
-
-
-@pytest.mark.parametrize("entry", [search])  # train.py runs under DDP (tests/common/test_ddp_entrypoints.py)
-def test_under_torchrun_with_two_processes_refuses_in_one_line(entry, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(SystemExit) as stop:
-        run_main(entry.main, [*QUICK, "--out", "unused"])
-    assert stop.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "torchrun" in err and "WORLD_SIZE=2" in err

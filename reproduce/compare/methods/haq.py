@@ -41,6 +41,7 @@ import numpy as np
 
 from common.bitconfig import LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers
+from reproduce.compare.launch import distributed, per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: HAQ's linear-mode bit range (w = 1 divides by zero in its weight quantizer)
@@ -185,16 +186,17 @@ class HaqMethod(Method):
         r = ctx.recipe
         return [
             "-a", haq_arch(ctx.arch), "--linear_quantization", "-d", ctx.data, "--data_name", self.dataset(ctx),
-            "--image_size", str(ctx.image_size), "-j", "0", "--epochs", "1" if ctx.quick else str(r.epochs), "--train_batch", str(r.batch_size),
+            "--image_size", str(ctx.image_size), "-j", "0", "--epochs", "1" if ctx.quick else str(r.epochs),
+            "--train_batch", str(per_process_batch(ctx, r.batch_size)),
             "--lr", str(r.lr), "--wd", str(r.weight_decay), "--manualSeed", str(r.seed),
             "--pretrained", "--weights", str(ctx.float_checkpoint), "--bit-config", str(bitconfig),
-            "--device", ctx.device, "-c", str(out),
+            "--device", ctx.device, "-c", str(out), *(["--sync-bn"] if distributed(ctx) else []),
         ]  # fmt: skip
 
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
         from haq import finetune
 
-        finetune.main(self.finetune_argv(ctx, bitconfig, out))
+        run_step(ctx, "haq.finetune", self.finetune_argv(ctx, bitconfig, out), finetune.main)
         with open(out / "epochs.csv", newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         notes = [

@@ -38,6 +38,7 @@ from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconf
 from common.cost.conventions.hmq import hmq_quantized_layers
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers, within
+from reproduce.compare.launch import per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 FLOAT_BITS = 32
@@ -112,7 +113,7 @@ def search_argv(ctx: Context, out: Path, target: float, abits: int, epochs: int)
     e = effort(ctx)
     first, last = pinned_layers(ctx.layers)
     argv = common_argv(ctx, out) + [
-        "--n_epochs", str(epochs), "--n_epochs_final", "0", "--batch_size", str(e.batch_size),
+        "--n_epochs", str(epochs), "--n_epochs_final", "0", "--batch_size", str(per_process_batch(ctx, e.batch_size)),
         "--train_fraction", str(e.train_fraction), "--cycle_size", str(e.cycle_size),
         "--n_target_steps", str(e.n_target_steps), "--target_compression", f"{target:.6f}",
         "--target_compression_activation", repr(32 / abits), "--activation_min_bit_width", str(abits),
@@ -131,7 +132,7 @@ def finetune_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
     r = ctx.recipe
     argv = common_argv(ctx, out) + [
         "--bit_config", str(bitconfig), "--n_epochs", "0", "--n_epochs_final", "1" if ctx.quick else str(r.epochs),
-        "--batch_size", str(r.batch_size), "--lr_start", str(r.lr), "--weight_decay", str(r.weight_decay),
+        "--batch_size", str(per_process_batch(ctx, r.batch_size)), "--lr_start", str(r.lr), "--weight_decay", str(r.weight_decay),
         "--seed", str(r.seed),
     ]  # fmt: skip
     if ctx.quick:
@@ -139,11 +140,17 @@ def finetune_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
     return argv
 
 
-def _run_main(argv: list[str]) -> dict:
-    """``hmq.main.main(argv)``, then its ``final.json``."""
+def _run_main(ctx: Context, argv: list[str]) -> dict:
+    """``hmq.main.main(argv)`` (under torchrun when ``ctx`` says so), then its ``final.json``.
+
+    Always with ``--sync-bn --sync-act-range --sync-noise``: the Gumbel noise is then drawn from ``--seed`` for the
+    global batch, so one process and N processes search with the same noise (HMQ's default stream depends on the
+    rank), and BN and threshold statistics cover the global batch (no-ops in one process).
+    """
     from hmq.main import main
 
-    main(argv)
+    argv = [*argv, "--sync-bn", "--sync-act-range", "--sync-noise"]
+    run_step(ctx, "hmq.main", argv, main)
     out = Path(argv[argv.index("--out") + 1])
     return json.loads((out / "final.json").read_text())
 
@@ -193,6 +200,7 @@ def benchmark_bitconfig(cfg: BitConfig, layers: list[LayerInfo], source: str) ->
 
 
 class HmqMethod(Method):
+    search_on_torchrun = True
     name = "hmq"
     label = "HMQ"
 
@@ -207,7 +215,7 @@ class HmqMethod(Method):
         goal = target_compression(ctx)
         target, abits, epochs = goal, activation_bits(ctx), e.epochs
         run_out = out / "hmq_search"
-        result = _run_main(search_argv(ctx, run_out, target, abits, epochs))
+        result = _run_main(ctx, search_argv(ctx, run_out, target, abits, epochs))
         steps: list[str] = []
         while True:
             cfg = benchmark_bitconfig(read_bitconfig(result["bitconfig"]), ctx.layers, "")
@@ -227,7 +235,7 @@ class HmqMethod(Method):
                 steps.append(f"activations {abits} bits")
             epochs += 1
             argv = search_argv(ctx, run_out, target, abits, epochs) + ["--resume", str(run_out / "resume.pt")]
-            result = _run_main(argv)
+            result = _run_main(ctx, argv)
         source = f"HMQ search (hmq.main, {epochs} epochs) at --target_compression {target:.4f}, activations {abits} bits"
         cfg.source = source
         cfg.costs.update(got.as_dict())
@@ -246,7 +254,7 @@ class HmqMethod(Method):
 
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
         """HMQ's fine-tune stage on ``bitconfig``; the top-1 of its last epoch on digits val."""
-        result = _run_main(finetune_argv(ctx, bitconfig, out))
+        result = _run_main(ctx, finetune_argv(ctx, bitconfig, out))
         notes = [
             "HMQ fine-tune stage: searched bits and thresholds fixed (--bit_config), RAdam at a constant lr "
             f"(decoupled wd), BN not folded; top-1 of the last epoch (best epoch {result['top1']:.2f})",

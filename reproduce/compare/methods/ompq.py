@@ -29,6 +29,7 @@ cosine to 0 (the common path keeps it constant). Quick mode: 1 epoch on 5 % of t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -42,6 +43,7 @@ from common.cost.conventions.ompq import ompq_params
 from common.cost.counters import MIB
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS
+from reproduce.compare.launch import distributed, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh); ``--effort paper`` uses the paper's
@@ -212,13 +214,15 @@ class OmpqMethod(Method):
         ]  # fmt: skip
         if ctx.quick:
             argv += ["--data_percentage", "0.05"]
+        if distributed(ctx):  # -b is the global batch; BN statistics and activation ranges over all ranks
+            argv += ["--sync_bn", "--sync_act_range"]
         return argv
 
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
         from ompq.QAT import quant_train
 
-        result = quant_train.main(self.finetune_argv(ctx, bitconfig, out))
-        acc = float(result["val_acc1"])
+        run_step(ctx, "ompq.QAT.quant_train", self.finetune_argv(ctx, bitconfig, out), quant_train.main)
+        acc = float(json.loads((out / "final.json").read_text(encoding="utf-8"))["val_acc1"])
         if math.isnan(acc):
             raise RuntimeError("ompq.QAT.quant_train returned no validation accuracy")
         notes = [

@@ -50,6 +50,7 @@ from pathlib import Path
 from common.bitconfig import BitConfig, LayerBits, from_proqha, proqha_quant_layers, write_bitconfig
 from common.runtime import load_checkpoint
 from reproduce.compare.budget import PINNED_BITS, Measured, measure, within
+from reproduce.compare.launch import distributed, per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: ProQHA's ``--arch``/``--num_layers`` of each benchmark model it can search: the post-activation ResNets, whose
@@ -114,6 +115,11 @@ def model_flags(ctx: Context) -> list[str]:
     ]  # fmt: skip
 
 
+def sync_bn(ctx: Context) -> list[str]:
+    """``--sync-bn`` under torchrun (``train.py``'s BN statistics over the global batch, as one process)."""
+    return ["--sync-bn"] if distributed(ctx) else []
+
+
 def unsearched_layers(ctx: Context) -> list[str]:
     """The layers ProQHA keeps float (stem conv1, downsample convs, fc), in forward order."""
     quant = set(proqha_quant_layers(ctx.arch))
@@ -163,6 +169,7 @@ def measure_config(cfg: BitConfig, ctx: Context) -> Measured:
 class ProqhaMethod(Method):
     name = "proqha"
     label = "ProQHA"
+    search_on_torchrun = True
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """ProQHA's post-activation ResNets only (:data:`PROQHA_ARCH`), each on its data family
@@ -183,9 +190,10 @@ class ProqhaMethod(Method):
         return model_flags(ctx) + [
             "--archtype", "quant", "--k_bits", str(START_BITS), "--pre_k_bits", str(START_BITS), "--ratio", "1.0",
             "--lr", "0.001", "--weight_decay", "1e-4", "--momentum", "0.9", "--clip",
-            "--train_batch_size", str(ctx.recipe.batch_size), "--train_epochs", str(e.baseline_epochs),
+            "--train_batch_size", str(per_process_batch(ctx, ctx.recipe.batch_size)),
+            "--train_epochs", str(e.baseline_epochs),
             "--train_fraction", str(e.baseline_fraction), "--resume", str(ctx.float_checkpoint),
-            "--seed", str(ctx.seed), "--out", str(out), "--reset",
+            "--seed", str(ctx.seed), "--out", str(out), "--reset", *sync_bn(ctx),
         ]  # fmt: skip
 
     def search_argv(self, ctx: Context, resume: Path, out: Path) -> list[str]:
@@ -195,9 +203,9 @@ class ProqhaMethod(Method):
             "--base_data_dir", ctx.data, "--resume", str(resume), "--k_bits", str(START_BITS),
             "--step", str(e.max_rounds), "--lam", str(e.lam), "--interval", str(e.interval), "--ratio", "0.5",
             "--search_epochs", str(e.search_epochs), "--train_fraction", str(e.search_fraction),
-            "--train_batch_size", str(ctx.recipe.batch_size), "--lr", "1e-3",
+            "--train_batch_size", str(per_process_batch(ctx, ctx.recipe.batch_size)), "--lr", "1e-3",
             "--cost", repr(cost_target(ctx)), "--enforce_cost", "--cost_pairing", "weight_bits",
-            "--seed", str(ctx.seed), "--out", str(out),
+            "--seed", str(ctx.seed), "--out", str(out), *sync_bn(ctx),
         ]  # fmt: skip
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:
@@ -205,10 +213,14 @@ class ProqhaMethod(Method):
         from proqha.main import train as proqha_train
 
         e = effort(ctx)
-        proqha_train.main(self.baseline_argv(ctx, out / "baseline"))
+        run_step(ctx, "proqha.main.train", self.baseline_argv(ctx, out / "baseline"), proqha_train.main)
         resume = out / "baseline" / "checkpoint" / "model_best.pt"
+        if (
+            not resume.is_file()
+        ):  # train.py writes a best only when top-1 beats 0 (a near-chance smoke run may not)
+            resume = resume.with_name("checkpoint.pt")
         argv = self.search_argv(ctx, resume, out / "search")
-        proqha_search.main(argv + ["--reset"])
+        run_step(ctx, "proqha.main.search", [*argv, "--reset"], proqha_search.main)
         last = out / "search" / "checkpoint" / "last.pt"
         while True:
             saved = load_checkpoint(last)
@@ -217,7 +229,9 @@ class ProqhaMethod(Method):
             met = within(measure_config(cfg, ctx), ctx.limits)
             if all(met.values()) or rounds >= e.max_rounds:
                 break
-            proqha_search.main(argv)  # one more round: --enforce_cost stops it, its cost already holds
+            run_step(
+                ctx, "proqha.main.search", argv, proqha_search.main
+            )  # one more round: --enforce_cost stops it, its cost already holds
         got = measure_config(cfg, ctx)
         cfg.costs = {
             **got.as_dict(),
@@ -244,9 +258,10 @@ class ProqhaMethod(Method):
         r = ctx.recipe
         argv = model_flags(ctx) + [
             "--archtype", "quant", "--bits_file", str(bitconfig), "--resume", str(ctx.float_checkpoint),
-            "--train_epochs", "1" if ctx.quick else str(r.epochs), "--train_batch_size", str(r.batch_size),
+            "--train_epochs", "1" if ctx.quick else str(r.epochs),
+            "--train_batch_size", str(per_process_batch(ctx, r.batch_size)),
             "--lr", str(r.lr), "--weight_decay", str(r.weight_decay), "--momentum", "0.9", "--clip",
-            "--seed", str(r.seed), "--out", str(out), "--reset",
+            "--seed", str(r.seed), "--out", str(out), "--reset", *sync_bn(ctx),
         ]  # fmt: skip
         if ctx.quick:
             argv += ["--train_fraction", "0.05"]
@@ -255,7 +270,7 @@ class ProqhaMethod(Method):
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:
         from proqha.main import train as proqha_train
 
-        proqha_train.main(self.finetune_argv(ctx, bitconfig, out))
+        run_step(ctx, "proqha.main.train", self.finetune_argv(ctx, bitconfig, out), proqha_train.main)
         final = json.loads((out / "final.json").read_text(encoding="utf-8"))
         notes = [
             "ProQHA train.py: SGD momentum 0.9, lr x0.1 at 50%/75% of the epochs, grad-norm clip 5, DoReFa weights "
