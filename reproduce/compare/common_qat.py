@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import measure
-from reproduce.compare.launch import distributed, run_step
+from reproduce.compare.launch import amp_flags, distributed, run_step
 from reproduce.compare.method import Context, FinetuneOutcome
 
 
@@ -98,8 +98,7 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         "--device", ctx.device, "--save-path", str(out), "-p", "1000",
         "--sync-bn", "--sync-act-range",  # the same arithmetic in 1 and N processes (see torchrun_quant_train)
     ]  # fmt: skip
-    if ctx.amp != "none":
-        argv += ["--amp", ctx.amp]
+    argv += amp_flags(ctx)
     if ctx.compile:
         argv += ["--compile"]
     if ctx.common_acts == "unsigned":

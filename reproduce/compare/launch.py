@@ -53,6 +53,11 @@ def per_process_batch(ctx: Context, batch: int) -> int:
     return batch // world
 
 
+def amp_flags(ctx: Context) -> list[str]:
+    """``--amp <mode>`` for the entrypoints that take torch.amp's autocast flag, nothing without ``--amp``."""
+    return [] if ctx.amp == "none" else ["--amp", ctx.amp]
+
+
 def torchrun_command(ctx: Context, module: str, argv: list[str]) -> list[str]:
     """``python -m torch.distributed.run <flags> -m <module> <argv>``: ``--standalone --nproc-per-node N`` unless
     ``ctx.torchrun_args`` gives torchrun's own (multi-node) flags."""

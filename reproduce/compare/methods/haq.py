@@ -191,6 +191,7 @@ class HaqMethod(Method):
             "--lr", str(r.lr), "--wd", str(r.weight_decay), "--manualSeed", str(r.seed),
             "--pretrained", "--weights", str(ctx.float_checkpoint), "--bit-config", str(bitconfig),
             "--device", ctx.device, "-c", str(out), *(["--sync-bn"] if distributed(ctx) else []),
+            *(["--half"] if ctx.amp == "bf16" else []),  # HAQ's --half: bf16 autocast (its --half_type O1)
         ]  # fmt: skip
 
     def finetune(self, ctx: Context, bitconfig: Path, out: Path) -> FinetuneOutcome:

@@ -43,7 +43,7 @@ from common.cost.conventions.ompq import ompq_params
 from common.cost.counters import MIB
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS
-from reproduce.compare.launch import distributed, run_step
+from reproduce.compare.launch import amp_flags, distributed, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh); ``--effort paper`` uses the paper's
@@ -214,6 +214,7 @@ class OmpqMethod(Method):
         ]  # fmt: skip
         if ctx.quick:
             argv += ["--data_percentage", "0.05"]
+        argv += amp_flags(ctx)
         if distributed(ctx):  # -b is the global batch; BN statistics and activation ranges over all ranks
             argv += ["--sync_bn", "--sync_act_range"]
         return argv
