@@ -84,30 +84,40 @@ def test_resnet20_on_cifar10(tmp_path: Path) -> None:
 
 def test_haq_and_proqha_on_an_image_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """HAQ (its imagenet10 name) and ProQHA (its ImageNet ResNet-18) on a 10-class ImageFolder of 64-px JPEGs read
-    at 32 px (ImageNet transforms at --image-size): both searches meet the budget and both fine-tunes run; a
-    3-class folder has no HAQ --dataset name."""
+    at 32 px (ImageNet transforms at the benchmark's side): both adapters search within the budget and fine-tune,
+    from an untrained resnet18 (the orchestrator's float step and uniform rows are covered above); a 3-class folder
+    has no HAQ --dataset name."""
+    import torch
+
+    from common.bitconfig import read_bitconfig
+    from common.models import build_model
+    from common.runtime import save_checkpoint
+    from reproduce.compare.budget import measure, within
+    from reproduce.compare.methods import load_method
+
     data = fake_image_folder(tmp_path / "data", classes=10, train=5, val=1)
-    argv = [
-        "--quick",
-        "--arch",
-        "resnet18",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "16",
-        "--methods",
-        "haq,proqha",
-    ]
-    result = compare.main([*argv, "--data", str(data), "--out", str(tmp_path / "out")])
-    rows = {r["label"]: r for r in result["rows"]}
-    for label in ("HAQ", "ProQHA"):
-        row = rows[label]
-        assert not row.get("failed") and not row.get("unsupported"), row["notes"]
-        assert all(row["within"].values()) and 0 <= row["acc_own"] <= 100
-        assert len(row["bits"].split()) == len(compare.bench_layers("resnet18", 32, 10))
+    torch.manual_seed(0)
+    ckpt = tmp_path / "float.pth.tar"
+    save_checkpoint({"state_dict": build_model("resnet18", 10).state_dict()}, ckpt)
+    layers = compare.bench_layers("resnet18", 32, 10)
+    budget = compare.Budget()
+    ctx = compare.Context(
+        "resnet18", str(data), 32, 10, ckpt, budget, layers, budget.limits(layers), compare.Recipe(batch_size=16),
+        quick=True, effort="smoke",
+    )  # fmt: skip
+    for name in ("haq", "proqha"):
+        method = load_method(name)
+        assert method.unsupported("resnet18", str(data), 32, 10) is None
+        found = method.search(ctx, tmp_path / name / "search")
+        cfg = read_bitconfig(found.bitconfig)
+        assert list(cfg.layers) == [layer.name for layer in layers]
+        assert all(
+            within(measure(layers, {n: (lb.w, lb.a) for n, lb in cfg.layers.items()}), ctx.limits).values()
+        )
+        assert 0 <= method.finetune(ctx, found.bitconfig, tmp_path / name / "finetune").acc1 <= 100
     three = fake_image_folder(tmp_path / "three", classes=3)
-    argv[-1] = "haq"
-    line = run_bad(compare.main, [*argv, "--data", str(three), "--out", str(tmp_path / "o3")], capsys)
+    argv = ["--quick", "--arch", "resnet18", "--image-size", "32", "--methods", "haq", "--data", str(three)]
+    line = run_bad(compare.main, [*argv, "--out", str(tmp_path / "o3")], capsys)
     assert "HAQ's --dataset names 1000, 100 or 10 classes" in line and "has 3" in line
 
 

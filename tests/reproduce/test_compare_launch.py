@@ -1,15 +1,14 @@
-"""The methods' own steps under torchrun (reproduce.compare.launch): which steps go there, with which batch and
-synchronisation flags, and HMQ's search + fine-tune on 2 gloo processes against one process."""
+"""The methods' own steps under torchrun (reproduce.compare.launch): which steps go there, with which batch,
+synchronisation and autocast flags. That each entrypoint on 2 gloo processes equals one process is
+tests/common/test_ddp_entrypoints.py; a benchmark fine-tune on torchrun against one process is
+tests/reproduce/test_compare_arch.py::test_torchrun_two_processes_match_one."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
-from common.bitconfig import read_bitconfig
 from reproduce.compare import launch
 from reproduce.compare.budget import Budget, bench_layers
 from reproduce.compare.method import Context, Recipe
@@ -70,7 +69,7 @@ def test_per_process_flags_of_each_fine_tune_on_two_processes(tmp_path: Path) ->
     """HAQ, HMQ and ProQHA (train.py and search.py) take a per-process batch (half the recipe's 64) and their
     --sync-bn; OMPQ's -b is global
     and gets --sync_bn --sync_act_range; one process keeps the recipe's batch and no sync flag (HMQ always has
-    its sync flags, see test_hmq_on_two_processes_matches_one)."""
+    its sync flags: --sync-noise makes its Gumbel noise the same on 1 and N processes)."""
     from reproduce.compare.methods import hmq
 
     one, two = _ctx(), _ctx(nproc=2)
@@ -90,42 +89,6 @@ def test_per_process_flags_of_each_fine_tune_on_two_processes(tmp_path: Path) ->
         assert _value(argv, "--batch_size") == "64" and ("--sync_bn" in argv) == synced
         assert ("--sync_act_range" in argv) == synced
     assert load_method("hmq").search_on_torchrun and proqha.search_on_torchrun and not haq.search_on_torchrun
-
-
-@pytest.mark.slow
-def test_hmq_on_two_processes_matches_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """HMQ's search and fine-tune in this process and under torchrun (2 gloo processes): the same bits (its Gumbel
-    noise drawn from --seed for the global batch, --sync-noise, in both), and the fine-tune's top-1 within 2
-    points.
-
-    Same bits is what this fixed set-up gives, not a guarantee: the two runs differ by the order of floating-point
-    sums (gloo adds two half-batch gradients, one process sums the whole batch), and over a search's steps that
-    can flip an argmax sitting on a near-tie. From an untrained float model one activation choice did flip (3 vs 4
-    bits, measured); from the trained baseline below none does."""
-    from reproduce import baseline_digits
-
-    baseline_digits.main(
-        ["--epochs", "1", "--out", str(tmp_path / "float"), "--device", "cpu", "--seed", "0"]
-    )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as torchrun's workers (OMP_NUM_THREADS=1): only the DDP split differs
-    one = _ctx(tmp_path / "float" / "checkpoint.pth.tar")
-    two = replace(one, nproc=2)
-    method = load_method("hmq")
-    found = [method.search(ctx, tmp_path / f"search{ctx.nproc}") for ctx in (one, two)]
-    bits = [{n: (lb.w, lb.a) for n, lb in read_bitconfig(f.bitconfig).layers.items()} for f in found]
-    assert bits[0] == bits[1]
-    acc = [
-        method.finetune(ctx, f.bitconfig, tmp_path / f"ft{ctx.nproc}").acc1
-        for ctx, f in zip((one, two), found, strict=True)
-    ]
-    torch.set_num_threads(threads)
-    launched = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  torchrun: ")]
-    assert len(launched) >= 2 and all("--nproc-per-node 2 -m hmq.main" in line for line in launched)
-    # Not bit-equal: the quick fine-tune reads 5 % of the digits train set, 71 images; the 2-process sampler pads
-    # the order to 72 with its first item (as torch's DistributedSampler does), so the last step trains on one
-    # image more; on 360 val images (0.28 points each) that moves a few predictions
-    assert acc[0] == pytest.approx(acc[1], abs=2.0)
 
 
 def test_amp_reaches_every_own_step(tmp_path: Path) -> None:
