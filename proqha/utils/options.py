@@ -74,7 +74,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     a("--resume", type=str, default=None, help="checkpoint to start from")
     a("--arch", type=str, default="resnet", choices=ARCHS, help="architecture")
     a("--width_mult", type=float, default=1.0, help="MobileNetV2 width")
-    a("--batchnorm", type=str, default=True, help="VGG batchnorm (VGG is not reimplemented)")
+    a(
+        "--batchnorm",
+        type=str,
+        default=True,
+        help="VGG batchnorm; any value is true, as in the original (the _bn VGGs)",
+    )
     a(
         "--archtype",
         type=str,
