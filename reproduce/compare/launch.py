@@ -53,6 +53,11 @@ def per_process_batch(ctx: Context, batch: int) -> int:
     return batch // world
 
 
+def sync_bn_flags(ctx: Context) -> list[str]:
+    """``--sync-bn`` under torchrun (BN statistics of the global batch, as one process has), nothing otherwise."""
+    return ["--sync-bn"] if distributed(ctx) else []
+
+
 def amp_flags(ctx: Context) -> list[str]:
     """``--amp <mode>`` for the entrypoints that take torch.amp's autocast flag, nothing without ``--amp``."""
     return [] if ctx.amp == "none" else ["--amp", ctx.amp]

@@ -41,7 +41,7 @@ import numpy as np
 
 from common.bitconfig import LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers
-from reproduce.compare.launch import distributed, per_process_batch, run_step
+from reproduce.compare.launch import per_process_batch, run_step, sync_bn_flags
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: HAQ's linear-mode bit range (w = 1 divides by zero in its weight quantizer)
@@ -190,7 +190,7 @@ class HaqMethod(Method):
             "--train_batch", str(per_process_batch(ctx, r.batch_size)),
             "--lr", str(r.lr), "--wd", str(r.weight_decay), "--manualSeed", str(r.seed),
             "--pretrained", "--weights", str(ctx.float_checkpoint), "--bit-config", str(bitconfig),
-            "--device", ctx.device, "-c", str(out), *(["--sync-bn"] if distributed(ctx) else []),
+            "--device", ctx.device, "-c", str(out), *sync_bn_flags(ctx),
             *(["--half"] if ctx.amp == "bf16" else []),  # HAQ's --half: bf16 autocast (its --half_type O1)
         ]  # fmt: skip
 

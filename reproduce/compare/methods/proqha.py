@@ -50,7 +50,7 @@ from pathlib import Path
 from common.bitconfig import BitConfig, LayerBits, from_proqha, proqha_quant_layers, write_bitconfig
 from common.runtime import load_checkpoint
 from reproduce.compare.budget import PINNED_BITS, Measured, measure, within
-from reproduce.compare.launch import amp_flags, distributed, per_process_batch, run_step
+from reproduce.compare.launch import amp_flags, per_process_batch, run_step, sync_bn_flags
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: ProQHA's ``--arch``/``--num_layers`` of each benchmark model it can search: the post-activation ResNets, whose
@@ -114,11 +114,6 @@ def model_flags(ctx: Context) -> list[str]:
         "--workers", "0", "--eval_batch_size", "512", "--device", ctx.device, "--print_freq", "1000",
         *amp_flags(ctx),
     ]  # fmt: skip
-
-
-def sync_bn(ctx: Context) -> list[str]:
-    """``--sync-bn`` under torchrun (``train.py``'s BN statistics over the global batch, as one process)."""
-    return ["--sync-bn"] if distributed(ctx) else []
 
 
 def unsearched_layers(ctx: Context) -> list[str]:
@@ -194,7 +189,7 @@ class ProqhaMethod(Method):
             "--train_batch_size", str(per_process_batch(ctx, ctx.recipe.batch_size)),
             "--train_epochs", str(e.baseline_epochs),
             "--train_fraction", str(e.baseline_fraction), "--resume", str(ctx.float_checkpoint),
-            "--seed", str(ctx.seed), "--out", str(out), "--reset", *sync_bn(ctx),
+            "--seed", str(ctx.seed), "--out", str(out), "--reset", *sync_bn_flags(ctx),
         ]  # fmt: skip
 
     def search_argv(self, ctx: Context, resume: Path, out: Path) -> list[str]:
@@ -206,7 +201,7 @@ class ProqhaMethod(Method):
             "--search_epochs", str(e.search_epochs), "--train_fraction", str(e.search_fraction),
             "--train_batch_size", str(per_process_batch(ctx, ctx.recipe.batch_size)), "--lr", "1e-3",
             "--cost", repr(cost_target(ctx)), "--enforce_cost", "--cost_pairing", "weight_bits",
-            "--seed", str(ctx.seed), "--out", str(out), *sync_bn(ctx),
+            "--seed", str(ctx.seed), "--out", str(out), *sync_bn_flags(ctx),
         ]  # fmt: skip
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:
@@ -262,7 +257,7 @@ class ProqhaMethod(Method):
             "--train_epochs", "1" if ctx.quick else str(r.epochs),
             "--train_batch_size", str(per_process_batch(ctx, r.batch_size)),
             "--lr", str(r.lr), "--weight_decay", str(r.weight_decay), "--momentum", "0.9", "--clip",
-            "--seed", str(r.seed), "--out", str(out), "--reset", *sync_bn(ctx),
+            "--seed", str(r.seed), "--out", str(out), "--reset", *sync_bn_flags(ctx),
         ]  # fmt: skip
         if ctx.quick:
             argv += ["--train_fraction", "0.05"]
