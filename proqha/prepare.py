@@ -22,7 +22,6 @@ from common.runtime import (
     load_checkpoint,
     read_json_file,
 )
-from common.runtime import rng_state as common_rng_state
 from common.runtime import set_rng_state as common_set_rng_state
 from proqha.bits import initial_bits, quantizers, set_bits
 from proqha.checkpoints import load_weights, state_dict_of
@@ -121,13 +120,8 @@ def load_resume(model: nn.Module, path: str) -> dict[str, Any]:
     return ckpt if isinstance(ckpt, dict) else {}
 
 
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch random states (:func:`common.runtime.rng_state`), for resuming exactly."""
-    return common_rng_state()
-
-
 def set_rng_state(saved: dict[str, Any]) -> None:
-    """Restore :func:`rng_state`; a state saved before NumPy's was included leaves NumPy as it is."""
+    """Restore one process's :func:`common.runtime.rng_state`; a state saved before NumPy's was included leaves NumPy as it is."""
     import random
 
     if "numpy" in saved:
