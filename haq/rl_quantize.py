@@ -43,6 +43,7 @@ from common.runtime import (
     choose_device,
     load_checkpoint,
     progress,
+    refuse_distributed,
     require_checkpoint,
     run_main,
     save_checkpoint,
@@ -412,6 +413,8 @@ def build_search_model(arch: str, num_classes: int, pretrained: bool | str) -> n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    # the DDPG agent is sequential; torchrun would run N copies of the same search (haq.finetune is the DDP step)
+    refuse_distributed("python -m haq.rl_quantize")
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
     check_args(args)
     set_threads(args.threads)

@@ -77,6 +77,15 @@ loss is the batch mean of the cross-entropy). With one batch the graph of ``g`` 
 reused for every probe; with several it is rebuilt per probe and batch unless ``retain_graphs=True``
 (memory grows with the number of batches then).
 
+Several processes
+-----------------
+Under ``torchrun`` (``WORLD_SIZE`` > 1) ``--batch-size`` stays the global Hessian batch: each of the ``W``
+ranks reads its ``1/W`` share of every batch the one-process run reads (the same global order, split by
+rank as in training), weights its products by its share's size over the *global* sample count, and the
+products are summed over ranks (one all-reduce per probe) before the dot products. Every rank draws the same
+probes (same seed) and sees the same sums, so all ranks take the same stopping decisions; rank 0 writes the
+output. The result is the one-process estimate up to the order of floating-point sums.
+
 The model is put in eval mode (BatchNorm uses its running statistics, as HAWQ's BN-folded layers
 do) and restored afterwards. The weights are the raw conv/linear weights (BN not folded); the bias is
 not included. Probes are drawn from a ``torch.Generator`` seeded with ``seed`` (``probe_rng``): on the CPU
@@ -114,11 +123,18 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_threads_arg,
+    all_reduce_sum,
     check_output_file,
+    choose_device,
+    cleanup_distributed,
+    init_distributed,
     load_state_dict_checked,
     progress,
+    seed_everything,
     set_threads,
+    write_json_atomic,
 )
+from common.runtime.ddp_sync import world_active
 from common.runtime.runlog import add_logging_args
 
 __all__ = [
@@ -258,7 +274,9 @@ class HessianOperator:
     ``L_b = criterion(model(x_b), y_b)`` and ``g_b = ∂L_b/∂W`` (``create_graph=True``) are formed;
     :meth:`hvp` returns ``Σ_b m_b (H_b v)_i / Σ_b m_b`` per layer ``i``, by one ``autograd.grad``
     call per layer (``joint=False``: exactly ``H_ii v_i``) or one call for all (``joint=True``: block
-    ``i`` of the full product, ``Σ_j H_ij v_j``, see the module docstring).
+    ``i`` of the full product, ``Σ_j H_ij v_j``, see the module docstring). Under a process group of
+    several ranks ``batches`` is this rank's share: ``Σ_b m_b`` counts every rank's samples and the
+    products are summed over the ranks.
     """
 
     def __init__(
@@ -276,7 +294,9 @@ class HessianOperator:
         self.device = device
         self.batches = [(x.to(device), y.to(device)) for x, y in batches]
         self.sizes = [int(x.shape[0]) for x, _ in self.batches]
-        self.total = float(sum(self.sizes))
+        self.spread = world_active()
+        local = torch.tensor(float(sum(self.sizes)), dtype=torch.float64, device=device)
+        self.total = float(all_reduce_sum(local)) if self.spread else float(local)
         keep = len(self.batches) == 1 if retain_graphs is None else bool(retain_graphs)
         self._cached: list[dict[str, torch.Tensor]] | None = (
             [self._grads(x, y) for x, y in self.batches] if keep else None
@@ -315,7 +335,16 @@ class HessianOperator:
                         (grads[n] * vectors[n]).sum(), self.weights[n], retain_graph=True
                     )
                     out[n].add_(hv.detach(), alpha=w)
+        if self.spread:
+            out = self._sum_over_ranks(out)
         return out
+
+    @staticmethod
+    def _sum_over_ranks(parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every tensor of ``parts`` summed over the ranks, by one all-reduce of their concatenation."""
+        flat = all_reduce_sum(torch.cat([t.reshape(-1) for t in parts.values()]))
+        sizes = [t.numel() for t in parts.values()]
+        return {n: chunk.view_as(t) for (n, t), chunk in zip(parts.items(), flat.split(sizes), strict=True)}
 
 
 class _Prepared:
@@ -540,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=None, help="image side (default: the model's own)")
     p.add_argument("--num-classes", type=int, default=None, help="classifier size (default: the data's)")
     p.add_argument("--split", choices=("train", "val"), default="train", help="split to draw batches from")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="Hessian batch (global: split over torchrun's processes)"
+    )
     p.add_argument(
         "--batches", type=int, default=1, help="number of batches (PyHessian dataloader mode if > 1)"
     )
@@ -587,7 +618,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from common.data import build_loaders, build_split
     from common.data.transforms import build_transforms
     from common.models import build_model, get_spec
-    from common.runtime import choose_device, seed_everything, write_json_atomic
 
     args = build_parser().parse_args(argv)
     set_threads(args.threads)
@@ -603,6 +633,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     check_output_file("--out", args.out)
     start = time.perf_counter()
     device = choose_device(args.device)
+    dist = init_distributed(device=device)
+    if args.batch_size % dist.world_size:
+        raise UsageError(
+            f"--batch-size {args.batch_size} (the global Hessian batch) does not split evenly over "
+            f"{dist.world_size} processes"
+        )
     seed_everything(args.seed)
     spec = get_spec(args.arch)
     input_size = int(args.input_size or spec.input_size)
@@ -614,14 +650,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = build_model(args.arch, num_classes=num_classes)
     if args.checkpoint:
         _load_weights(model, args.checkpoint)
-    logger = RunLogger(log_dir_for(args.out, args.log_dir), args)  # after the inputs are checked
+    # after the inputs are checked
+    logger = RunLogger(log_dir_for(args.out, args.log_dir), args, enabled=dist.is_main)
     layer_names = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
     if layer_names is None:
         from common.layers import enumerate_layers
 
         layer_names = [info.name for info in enumerate_layers(model, input_size)]
-    loader, _ = build_loaders(ds, None, args.batch_size, args.workers, seed=args.seed)
+    # each rank reads its share of the one-process run's batches (the same global order)
+    loader, _ = build_loaders(
+        ds, None, args.batch_size // dist.world_size, args.workers, dist.distributed, seed=args.seed
+    )
     batches = _as_batches(loader, args.batches)
+    local = torch.tensor(float(sum(int(x.shape[0]) for x, _ in batches)), dtype=torch.float64)
+    samples = int(all_reduce_sum(local.to(device)))
     traces = hessian_traces(
         model,
         batches,
@@ -631,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seed=args.seed,
         device=device,
         mode=args.mode,
-        show_progress=args.progress,
+        show_progress=args.progress if dist.is_main else False,
         probe_rng=args.probe_rng,
     )
     layers = {n: t.as_dict() for n, t in traces.items()}
@@ -643,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             tol=args.tol,
             seed=args.seed,
             device=device,
-            show_progress=args.progress,
+            show_progress=args.progress if dist.is_main else False,
         )
         for n, e in eigs.items():
             layers[n]["top_eigenvalue"] = e.eigenvalue
@@ -659,7 +701,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "num_classes": num_classes,
             "batch_size": args.batch_size,
             "batches": len(batches),
-            "samples": sum(int(x.shape[0]) for x, _ in batches),
+            "samples": samples,
+            "processes": dist.world_size,
             "probes": args.probes,
             "tol": args.tol,
             "mode": args.mode,
@@ -677,11 +720,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "wall_s": time.perf_counter() - start,
         "layers": layers,
     }
-    write_json_atomic(args.out, result)
+    if dist.is_main:
+        write_json_atomic(args.out, result)
     for index, (name, entry) in enumerate(layers.items()):
         logger.log_epoch({"layer_index": index, "layer": name, "trace": entry["trace"]}, step=index)
     logger.info(f"{len(layers)} layer traces of {spec.name} written to {args.out} ({result['wall_s']:.1f} s)")
     logger.finalize({"out": str(args.out), "layers": len(layers), "wall_s": result["wall_s"]})
+    cleanup_distributed()
     return result
 
 

@@ -5,7 +5,8 @@
 then :mod:`hawq.ilp` (the ILP of docs/hawq.md section 3.6, with the perturbations
 ||W - Q_b(W)||^2 computed from the same weights) and writes the portable bit-config file. The traces
 are kept next to it (``--traces-out``) so the ILP can be rerun for other budgets without the
-Hessian pass.
+Hessian pass. Under ``torchrun`` the Hessian pass is data-parallel (``--batch-size`` is the global batch,
+see :mod:`hawq.hessian`) and rank 0 alone solves the ILP and writes the files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.runtime import add_threads_arg, check_number, check_output_file, run_main
+from common.runtime import add_threads_arg, check_number, check_output_file, init_distributed, run_main
 from common.runtime.runlog import add_logging_args
 from hawq import hessian, ilp
 
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--traces-out", type=Path, default=None, help="traces JSON (default: OUT with .traces.json)"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="Hessian batch (global: split over torchrun's processes)"
+    )
     p.add_argument("--batches", type=int, default=1)
     p.add_argument("--probes", type=int, default=100)
     p.add_argument("--tol", type=float, default=1e-3)
@@ -43,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     add_threads_arg(p)
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar of the Hessian pass",
+    )
     add_logging_args(p)
     return p
 
@@ -53,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_number("--r", args.r)  # before the traces are computed and written
     check_output_file("--out", args.out)
     check_output_file("--traces-out", traces)
+    # joined here, so the rank is known after the Hessian pass has left the group
+    is_main = init_distributed(device=None if args.device == "auto" else args.device).is_main
     hessian.main(
         [
             "--arch", args.arch, "--data", args.data, "--checkpoint", args.checkpoint, "--out", str(traces),
@@ -60,9 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--tol", str(args.tol), "--mode", args.mode, "--device", args.device, "--seed", str(args.seed),
             "--threads", str(args.threads), "--log-dir", str(hessian.log_dir_for(args.out)),
         ]
+        + ([] if args.progress is None else ["--progress" if args.progress else "--no-progress"])
         + (["--wandb"] if args.wandb else [])
         + (["--wandb_project", args.wandb_project] if args.wandb_project else [])
     )  # fmt: skip
+    if not is_main:
+        return 0
     return ilp.main(
         [
             "--traces", str(traces), "--arch", args.arch, "--checkpoint", args.checkpoint,

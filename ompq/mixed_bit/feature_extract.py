@@ -43,6 +43,7 @@ from common.runtime import (
     check_output_dir,
     check_positive,
     choose_device,
+    refuse_distributed,
     run_main,
     seed_everything,
     set_threads,
@@ -168,6 +169,8 @@ def first_batch(args: argparse.Namespace, size: int) -> torch.Tensor:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     apply_local_rank_flag(args.local_rank)
+    # one batch of 32/64 images through the network: nothing to spread, and N copies would write the same files
+    refuse_distributed("python -m ompq.mixed_bit.feature_extract")
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "use --device")
     set_threads(args.threads)
     name = check_args(args)

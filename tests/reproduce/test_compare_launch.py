@@ -89,6 +89,10 @@ def test_per_process_flags_of_each_fine_tune_on_two_processes(tmp_path: Path) ->
         assert _value(argv, "--batch_size") == "64" and ("--sync_bn" in argv) == synced
         assert ("--sync_act_range" in argv) == synced
     assert load_method("hmq").search_on_torchrun and proqha.search_on_torchrun and not haq.search_on_torchrun
+    hawq = load_method("hawq")  # its Hessian pass: a global --batch-size that must split over the processes
+    assert hawq.search_on_torchrun and _value(hawq.hessian_argv(two, out / "t.json"), "--batch-size") == "8"
+    with pytest.raises(ValueError, match="does not split over 3 processes"):
+        hawq.hessian_argv(_ctx(nproc=3), out / "t.json")
 
 
 def test_amp_reaches_every_own_step(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """HAWQ-V3 in the benchmark: Hutchinson traces -> ILP over {4, 8} bits -> the common QAT path.
 
-The search is ``python -m hawq.hessian`` on the float checkpoint, then :func:`hawq.ilp.solve_ilp_limits` with
+The search is ``python -m hawq.hessian`` on the float checkpoint (under torchrun with the training steps: each
+process reads its share of the Hessian batch), then :func:`hawq.ilp.solve_ilp_limits` with
 both benchmark limits as ILP constraints (HAWQ-V3's ILP takes any linear budget; its CLI takes one kind at a
 time): the weight bits sum_i n_i b_i and the BOPs sum_i MACs_i b_i^2 of the searched layers (every conv but the
 first; a searched layer's input activation has its weight bits, as in HAWQ-V3) must fit what the budget leaves
@@ -18,6 +19,7 @@ import numpy as np
 from common.bitconfig import write_bitconfig
 from reproduce.compare.budget import PINNED_BITS
 from reproduce.compare.common_qat import finetune_common
+from reproduce.compare.launch import per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
 
 
@@ -43,6 +45,7 @@ def add_perturbations(traces: Path, checkpoint: Path) -> None:
 class HawqMethod(Method):
     name = "hawq"
     label = "HAWQ-V3"
+    search_on_torchrun = True
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """HAWQ-V3's quantized model zoo (``hawq.utils.models``) has the ResNets only."""
@@ -56,6 +59,8 @@ class HawqMethod(Method):
 
     def hessian_argv(self, ctx: Context, traces: Path) -> list[str]:
         batch, probes = (8, 2) if ctx.quick else (128, 50)
+        # hawq.hessian's --batch-size is global; it must split over the processes
+        per_process_batch(ctx, batch)
         return [
             "--arch", ctx.arch, "--data", ctx.data, "--out", str(traces), "--checkpoint", str(ctx.float_checkpoint),
             "--input-size", str(ctx.image_size), "--num-classes", str(ctx.num_classes), "--batch-size", str(batch),
@@ -67,7 +72,7 @@ class HawqMethod(Method):
         from hawq import hessian, ilp
 
         traces = out / "traces.json"
-        hessian.main(self.hessian_argv(ctx, traces))
+        run_step(ctx, "hawq.hessian", self.hessian_argv(ctx, traces), hessian.main)
         add_perturbations(traces, ctx.float_checkpoint)
         problem = ilp.load_traces(traces, ctx.arch, str(ctx.float_checkpoint))
         info = {layer.name: layer for layer in ctx.layers}
