@@ -74,26 +74,33 @@ def test_resnet20_head_pools_with_kernel_equal_to_the_map_width(depth) -> None:
 
 
 def test_resnet20_pre_step_losses_are_the_originals(greedy_golden) -> None:
-    """The train-mode forward of every golden candidate (original weights, batch and bits) gives the original's
-    cross-entropy. On the development machine of earlier sessions it was bitwise equal
-    (``adaptive_avg_pool2d`` gave 5 of these 12, the others 2.4e-7 to 4.8e-7 apart, which is why the head pools
-    as the original does, pinned bitwise by the two tests above); a CPU whose conv kernels sum in another order
-    (AVX-512 / AMX, Sapphire Rapids) lands 2e-7 relative away, so the check is 1e-6 relative."""
+    """The train-mode forward of the golden candidates (original weights, batch and bits) gives the original's
+    cross-entropy where this CPU's convolutions sum as the original's machine did.
+
+    On the development machine of earlier sessions all 12 were bitwise equal (``adaptive_avg_pool2d`` gave 5 of
+    these 12, the others 2.4e-7 to 4.8e-7 apart, which is why the head pools as the original does, pinned bitwise
+    by the two tests above), and on a Sapphire Rapids all 12 within 2e-7. With 2-bit PACT the forward is chaotic in
+    the conv summation order (see tests/proqha/test_score.py): on an AMD EPYC (AVX2) 4 of the 12 are within 1e-6
+    (3 of the interval-1 run, 1 of the interval-2 run) and the others 0.09 % to 6.6 % away; on that machine the
+    same model with oneDNN switched off moves the losses by up to 12 %, and in float64 by up to 13 % (measured). So:
+    at least one candidate of each run within 1e-6 (a wrong model or bit mapping matches none), every candidate
+    within 15 % (the spread of conv backends on one machine)."""
     g, arrays = greedy_golden
     state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("sd__")}
     images, labels = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
     model, _ = build_quant_model("cifar10", "resnet20", 20, 10)
     model.train()
     for run in g["runs"]:
+        exact = 0
         for c in run["candidates"]:
             load_weights(model, state)
             set_bits(model, c["new_bits"])
             with torch.no_grad():
                 loss = F.cross_entropy(model(images), labels).item()
-            assert loss == pytest.approx(c["loss_before_step"], rel=1e-6), (
-                run["interval"],
-                c["chosen_positions"][:3],
-            )
+            where = (run["interval"], c["chosen_positions"][:3])
+            assert loss == pytest.approx(c["loss_before_step"], rel=0.15), where
+            exact += loss == pytest.approx(c["loss_before_step"], rel=1e-6)
+        assert exact >= 1, f"interval {run['interval']}: no candidate reproduces the original's loss"
 
 
 @pytest.mark.parametrize(("height", "width"), [(32, 48), (64, 32)])
