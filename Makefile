@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# two pytest-xdist workers, one torch thread each (tests/conftest.py); a module's tests stay on one worker
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadscope tests
 
 reproduce: $(STAMP)
 	$(PY) -m reproduce

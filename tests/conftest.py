@@ -73,6 +73,10 @@ def _blas_limits() -> dict[str, int]:
 # the counts the session starts with; scipy.optimize is imported first so that its own BLAS is among them
 import scipy.optimize  # noqa: E402, F401
 
+# Under pytest-xdist (``make test`` runs two workers) each worker takes one intra-op thread, so the two workers
+# do not oversubscribe the cores with four spinning OpenMP threads; the BLAS pools keep their counts.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 _SESSION_TORCH_THREADS = torch.get_num_threads()
 _SESSION_BLAS_LIMITS = _blas_limits()
 

@@ -103,8 +103,8 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         argv += ["--compile"]
     if ctx.common_acts == "unsigned":
         argv += ["--asymmetric-acts-below", "8"]
-    if ctx.quick:
-        argv += ["--data-percentage", "0.05"]
+    if ctx.quick:  # 80 of digits' 1438 training images: an even count, so 2 processes need no padding
+        argv += ["--data-percentage", "0.056"]
     return argv
 
 

@@ -203,10 +203,10 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     )  # fmt: skip
     two = METHOD.finetune(ctx, Path(one["bitconfig"]), tmp_path / "two")
     assert (tmp_path / "two" / "final.json").is_file()
-    # Not bit-equal: the quick subset has 71 training images (--data-percentage 0.05 of 1438), an odd count, so the
-    # DDP sampler pads the order to 72 with its first item (as torch's DistributedSampler does) and the 2-process
-    # run trains on one image more; its float weights end ~1e-3 relative from the 1-process run's (80 images give
-    # 1.2e-6, tests/common/test_ddp_entrypoints.py). On this near-chance model (360 val images, 0.28 points each,
-    # nearly tied logits) that flips up to ~5 predictions
-    assert two.acc1 == pytest.approx(one["acc_own"], abs=2.0)
+    # The quick subset is 80 training images (--data-percentage 0.056 of 1438), which split evenly over 2 processes:
+    # the runs differ by the order of floating-point sums only (the float weights of 80 images end 1.2e-6 apart,
+    # tests/common/test_ddp_entrypoints.py). With 71 images (0.05, before) the sampler padded the 2-process order
+    # to 72 and this near-chance model (360 val images, 0.28 points each) ended up to 2.2 points apart (measured).
+    # (both 20.891 % on an AMD EPYC, measured); at most 2 of the 360 images may flip
+    assert two.acc1 == pytest.approx(one["acc_own"], abs=0.6)
     assert compare.common_qat_unsupported("tiny_resnet") is None
