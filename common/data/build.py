@@ -15,6 +15,7 @@ ever downloaded.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,8 @@ from .subsets import subset_by_fraction
 from .transforms import build_transforms
 
 __all__ = ["EMBEDDED", "build_datasets", "build_loaders", "build_split", "set_loader_epoch"]
+
+log = logging.getLogger(__name__)
 
 #: The embedded data names.
 EMBEDDED: tuple[str, ...] = ("digits", "synthetic")
@@ -214,6 +217,15 @@ def build_loaders(
         my_rank = dist.get_rank() if rank is None else int(rank)
     else:
         replicas, my_rank = 1, 0
+    padded = -len(train_ds) % replicas  # type: ignore[arg-type]
+    if padded and not drop_last and my_rank == 0:
+        log.warning(
+            "%d training images do not split evenly over %d processes: every epoch repeats the first %d of its "
+            "order (as torch's DistributedSampler pads), so its last step differs from one process's",
+            len(train_ds),  # type: ignore[arg-type]
+            replicas,
+            padded,
+        )
     train_sampler = EpochSampler(
         len(train_ds),  # type: ignore[arg-type]
         int(seed),

@@ -464,6 +464,26 @@ def test_loaders_distributed_without_process_group():
         D.build_loaders(ds, ds, 2, 0, distributed=True)
 
 
+def test_uneven_split_over_processes_is_logged_on_rank_0(caplog):
+    """11 images over 2 processes: the order is padded with 1 repeated image (as DistributedSampler does); rank 0
+    says so once, another rank and an even split say nothing."""
+    ds = D.SyntheticDataset(11, image_size=4, transform=T.ToTensor())
+    with caplog.at_level("WARNING", logger="common.data.build"):
+        tl, _ = D.build_loaders(ds, None, 2, 0, distributed=True, num_replicas=2, rank=0)
+    assert len(tl.sampler) == 6 and len(caplog.records) == 1
+    assert (
+        "11 training images do not split evenly over 2 processes" in caplog.text and "first 1 " in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="common.data.build"):
+        D.build_loaders(ds, None, 2, 0, distributed=True, num_replicas=2, rank=1)
+        D.build_loaders(
+            D.SyntheticDataset(12, image_size=4), None, 2, 0, distributed=True, num_replicas=2, rank=0
+        )
+        D.build_loaders(ds, None, 2, 0)
+    assert not caplog.records
+
+
 # ----------------------------------------------------------------------------------------------- errors
 
 
