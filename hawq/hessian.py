@@ -117,6 +117,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed
 from torch import nn
 
 from common.runtime import (
@@ -342,7 +343,8 @@ class HessianOperator:
     @staticmethod
     def _sum_over_ranks(parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every tensor of ``parts`` summed over the ranks, by one all-reduce of their concatenation."""
-        flat = all_reduce_sum(torch.cat([t.reshape(-1) for t in parts.values()]))
+        flat = torch.cat([t.reshape(-1) for t in parts.values()])
+        torch.distributed.all_reduce(flat)  # in place: the concatenation is already a fresh buffer
         sizes = [t.numel() for t in parts.values()]
         return {n: chunk.view_as(t) for (n, t), chunk in zip(parts.items(), flat.split(sizes), strict=True)}
 
