@@ -8,6 +8,13 @@ sets the image side). Outputs in ``<output>/<arch>_<dataset>[_<suffix>]/``:
 ``log.txt``, ``args.json``, ``epochs.csv`` (one row per episode), ``final.json``, tensorboard under ``tb/``,
 ``actor.pkl``/``critic.pkl``, the resumable ``search_state.pth`` and the portable bit-config file
 ``bitconfig.json`` of the best policy.
+
+Under ``torchrun --nproc_per_node N`` the agent is the same on every rank (rank 0's action is broadcast each
+step) and each episode's fine-tune and accuracy run data-parallel: ``--data_bsize`` stays the global batch
+(it must divide by N) and every rank reads its share of each batch one process would read. With
+``--sync-bn`` the BatchNorm statistics cover the global batch, and N processes search as one does (within
+float rounding); without it each rank normalises its own share, as the original's DataParallel did. Rank 0
+writes every file.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from common.models.weight_layouts import is_pytorchcv_resnet, pytorchcv_resnet_t
 from common.runtime import (
     RunLogger,
     UsageError,
+    add_local_rank_arg,
     add_threads_arg,
+    apply_local_rank_flag,
     check_at_least,
     check_fraction,
     check_input_file,
@@ -41,16 +50,21 @@ from common.runtime import (
     check_positive,
     check_range,
     choose_device,
+    cleanup_distributed,
+    get_world_size,
+    init_distributed,
+    is_main_process,
     load_checkpoint,
     progress,
-    refuse_distributed,
     require_checkpoint,
     run_main,
     save_checkpoint,
     set_resume_hint,
     set_threads,
+    wrap_ddp,
 )
 from common.runtime.compat_flags import warn_unused_flags
+from common.runtime.ddp_sync import convert_sync_batchnorm
 from common.runtime.runlog import add_logging_args
 from haq.lib.env.budget import kmeans_size, latency_cost, reference_latency
 from haq.lib.env.embedding import quantizable_modules, state_embedding
@@ -60,7 +74,14 @@ from haq.lib.env.quantize_env import QuantizeEnv
 from haq.lib.rl.ddpg import DDPG
 from haq.lib.simulator.latency_table import load_table, table_path
 from haq.lib.utils.bitconfig_io import layer_names, strategy_to_bitconfig
-from haq.lib.utils.data_utils import DATASET_CLASSES, DataSetup, data_setup, get_split_train_dataset
+from haq.lib.utils.data_utils import (
+    DATASET_CLASSES,
+    DataSetup,
+    data_setup,
+    get_split_train_dataset,
+    load_split_sampler_state,
+    split_sampler_state,
+)
 from haq.lib.utils.linear_quant import QUANT_TYPES
 from haq.lib.utils.train import evaluate
 from haq.models import (
@@ -182,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--bitconfig", default=None, type=Path, help="bit-config file to write (default: in the output)"
     )
+    d = p.add_argument_group("distributed (torchrun; --data_bsize stays the global batch)")
+    d.add_argument(
+        "--sync-bn",
+        "--sync_bn",
+        dest="sync_bn",
+        action="store_true",
+        help="BatchNorm statistics over the whole global batch (default: each process's share)",
+    )
+    add_local_rank_arg(d, first="--local-rank")
     add_logging_args(p)
     return p
 
@@ -268,7 +298,8 @@ def save_search_state(path: Path, agent: DDPG, env: Any, episode: int, best: tup
     episode_fn = getattr(env, "evaluate", None)
     if episode_fn is not None:  # k-means seed counter and the search split's sampling order
         state["evaluate_calls"] = episode_fn.calls
-        state["sampler_rng"] = episode_fn.train_loader.sampler.generator.get_state()
+        sampler = split_sampler_state(episode_fn.train_loader)
+        state["sampler_rng"], state["sampler_passes"] = sampler["generator"], sampler.get("passes", 0)
     save_checkpoint(state, path)
 
 
@@ -285,7 +316,10 @@ def load_search_state(path: Path, agent: DDPG, env: Any) -> tuple[int, tuple[flo
     episode_fn = getattr(env, "evaluate", None)
     if episode_fn is not None and "evaluate_calls" in state:
         episode_fn.calls = int(state["evaluate_calls"])
-        episode_fn.train_loader.sampler.generator.set_state(state["sampler_rng"])
+        load_split_sampler_state(
+            episode_fn.train_loader,
+            {"generator": state["sampler_rng"], "passes": int(state.get("sampler_passes", 0))},
+        )
     return int(state["episode"]), (float(state["best_reward"]), state["best_policy"])
 
 
@@ -306,6 +340,7 @@ def train(
             action = (
                 agent.random_action() if episode <= args.warmup else agent.select_action(observation, episode)
             )
+            action = rank0_value(action)
             next_obs, reward, done, info = env.step(action)
             trajectory.append((observation.copy(), action, done))
             observation = next_obs.copy()
@@ -326,12 +361,25 @@ def train(
             "policy_loss": agent.policy_loss, "strategy": str(env.strategy),
         }  # fmt: skip
         logger.log_epoch(row, step=episode)
-        if episode % save_every == 0:
-            agent.save_model(out_dir)
-        save_search_state(out_dir / "search_state.pth", agent, env, episode + 1, (best_reward, best_policy))
+        if is_main_process():
+            if episode % save_every == 0:
+                agent.save_model(out_dir)
+            save_search_state(
+                out_dir / "search_state.pth", agent, env, episode + 1, (best_reward, best_policy)
+            )
     logger.info(f"best reward: {best_reward}")
     logger.info(f"best policy: {best_policy}")
     return best_policy, best_reward
+
+
+def rank0_value(value: Any) -> Any:  # noqa: ANN401 - a numpy action or a float
+    """``value`` as rank 0 holds it, on every rank (``value`` itself in one process): the agent's decisions are
+    rank 0's even where a GPU's nondeterminism would let the ranks' copies of the agent drift apart."""
+    if get_world_size() == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def search_classes(arch: str, dataset: str, setup: DataSetup) -> int:
@@ -413,8 +461,7 @@ def build_search_model(arch: str, num_classes: int, pretrained: bool | str) -> n
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
-    # the DDPG agent is sequential; torchrun would run N copies of the same search (haq.finetune is the DDP step)
-    refuse_distributed("python -m haq.rl_quantize")
+    apply_local_rank_flag(args.local_rank)
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "the original never read it either")
     check_args(args)
     set_threads(args.threads)
@@ -423,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_id
     device = choose_device(args.device)
+    info = init_distributed(device=device)
     setup = data_setup(
         args.dataset,
         args.dataset_root,
@@ -449,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not layers:
         raise ArchError(f"{args.arch!r} has no quantizable layers for this mode")
     embedding = state_embedding(model, types, setup.embed_size, args.linear_quantization)
+    if args.sync_bn:  # in one process too: the same float64 statistics make it the exact reference
+        model, _ = convert_sync_batchnorm(model, device)
     model.to(device)
     pretrained_state = copy.deepcopy(model.state_dict())
     # budget checks come before any output or accuracy measurement
@@ -470,16 +520,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.float_bit,
         )
     train_loader, val_loader = get_split_train_dataset(
-        setup, args.data_bsize, args.n_worker, args.val_size, args.train_size, seed=max(args.seed, 0)
-    )
+        setup, args.data_bsize, args.n_worker, args.val_size, args.train_size, seed=max(args.seed, 0),
+        num_replicas=info.world_size, rank=info.rank,
+    )  # fmt: skip
+    # a layer whose input stays in float leaves its activation range out of that episode's graph
+    trained = wrap_ddp(model, device, info, find_unused_parameters=args.linear_quantization)
     episode = LinearEpisode if args.linear_quantization else KMeansEpisode
-    env.evaluate = episode(model, pretrained_state, train_loader, val_loader, args, device)
+    env.evaluate = episode(model, pretrained_state, train_loader, val_loader, args, device, trained)
     out_dir = output_folder(args)
     env.evaluate.checkpoint = out_dir / "search_state.pth"  # named when a fine-tune loss turns NaN
     set_resume_hint(f"--resume {out_dir / 'search_state.pth'}", out_dir / "search_state.pth")
     key = "top5" if args.use_top5 else "top1"
     with RunLogger(out_dir, args) as logger:
-        org = evaluate(model, train_loader if args.linear_quantization else val_loader, device, desc="float")
+        org = evaluate(
+            model,
+            train_loader if args.linear_quantization else val_loader,
+            device,
+            desc="float",
+            across_ranks=True,
+        )
         env.org_acc = org[key]
         logger.info(
             f"=> original acc: {env.org_acc:.3f}% on split dataset (train {args.train_size}, val {args.val_size})"
@@ -508,12 +567,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         cfg = strategy_to_bitconfig(
             best_policy, names, reg, num_classes, args.linear_quantization, source, costs, args.arch
         )
-        cfg_path = write_bitconfig(cfg, args.bitconfig or out_dir / "bitconfig.json")
+        cfg_path = args.bitconfig or out_dir / "bitconfig.json"
+        if is_main_process():
+            write_bitconfig(cfg, cfg_path)
         result = {"best_reward": best_reward, "best_policy": best_policy, "org_acc": env.org_acc,
                   "bitconfig": str(cfg_path), "costs": costs, "episodes": args.train_episode}  # fmt: skip
         logger.finalize(result)
-    print(f"best_reward: {best_reward}")
-    print(f"best_policy: {best_policy}")
+    if is_main_process():
+        print(f"best_reward: {best_reward}")
+        print(f"best_policy: {best_policy}")
+    cleanup_distributed()
     return result
 
 

@@ -37,7 +37,7 @@ from .folders import (
     load_image,
     split_dir,
 )
-from .sampler import EpochSampler, SeededSamples, epoch_generator
+from .sampler import BatchShareSampler, EpochSampler, SeededOrder, SeededSamples, epoch_generator
 from .subsets import (
     IMAGENET100_FIRST,
     IMAGENET100_LAST,
@@ -73,6 +73,7 @@ __all__ = [
     "DataError",
     "DigitsDataset",
     "EMBEDDED",
+    "BatchShareSampler",
     "EpochSampler",
     "IMAGENET100_FIRST",
     "IMAGENET100_LAST",
@@ -81,6 +82,7 @@ __all__ = [
     "PRESETS",
     "PROQHA_CIFAR_MEAN",
     "PROQHA_CIFAR_STD",
+    "SeededOrder",
     "SeededSamples",
     "SyntheticDataset",
     "TransformPreset",

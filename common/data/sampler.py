@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["EpochSampler", "SeededSamples", "epoch_generator"]
+__all__ = ["BatchShareSampler", "EpochSampler", "SeededOrder", "SeededSamples", "epoch_generator"]
 
 _MASK63 = (1 << 63) - 1
 
@@ -138,3 +138,73 @@ class SeededSamples(Dataset):
         if name == "dataset" or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+class BatchShareSampler(Sampler[int]):
+    """This rank's contiguous share of every global batch that ``base`` (a one-process sampler) orders.
+
+    Each pass draws ``base``'s whole order once (consuming its generator exactly as the one-process run
+    does), cuts it into global batches of ``global_batch`` items and gives rank ``r`` of ``W`` the slice
+    ``[⌊r·m/W⌋, ⌊(r+1)·m/W⌋)`` of each batch of ``m`` items. With a per-rank batch of ``global_batch / W``
+    the ranks' batches of step ``k``, concatenated in rank order, are exactly the one-process run's batch
+    ``k``, also the last, shorter one (whose shares may differ in size by one; a last batch of fewer than ``W``
+    items leaves some ranks one batch short, which a caller that steps collectively must refuse).
+    ``generator`` is ``base``'s.
+    """
+
+    def __init__(self, base: Sampler[int], global_batch: int, num_replicas: int, rank: int) -> None:
+        if global_batch < 1 or num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"bad share: global batch {global_batch}, rank {rank} of {num_replicas}")
+        if global_batch % num_replicas:
+            raise ValueError(f"a global batch of {global_batch} does not split over {num_replicas} ranks")
+        self.base, self.global_batch = base, int(global_batch)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        """The base sampler's generator (its state is what a resumed run restores)."""
+        return getattr(self.base, "generator", None)
+
+    def share(self, size: int) -> tuple[int, int]:
+        """``(start, stop)`` of this rank's slice of a global batch of ``size`` items."""
+        return self.rank * size // self.num_replicas, (self.rank + 1) * size // self.num_replicas
+
+    def __len__(self) -> int:
+        total = len(self.base)  # type: ignore[arg-type]
+        full, last = divmod(total, self.global_batch)
+        start, stop = self.share(last)
+        return full * (self.global_batch // self.num_replicas) + stop - start
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(self.base)
+        for begin in range(0, len(order), self.global_batch):
+            batch = order[begin : begin + self.global_batch]
+            start, stop = self.share(len(batch))
+            yield from batch[start:stop]
+
+
+class SeededOrder(Sampler[tuple[int, int]]):
+    """``base``'s order with an item seed per position: ``(index, item_seed)`` pairs for :class:`SeededSamples`.
+
+    Pass ``p`` (counted from 0, or from :meth:`load_state_dict`) draws its item seeds from
+    :func:`epoch_generator` ``(seed, p)``, never from ``base``'s generator, so ``base`` orders exactly as it
+    would alone, and an item's augmentation depends on ``(seed, pass, position)`` only: not on the data-loader
+    workers, nor on which DDP rank loads it (wrap this in :class:`BatchShareSampler` for the split).
+    """
+
+    def __init__(self, base: Sampler[int], seed: int) -> None:
+        self.base, self.seed, self.passes = base, int(seed), 0
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        """The base sampler's generator."""
+        return getattr(self.base, "generator", None)
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = list(self.base)
+        seeds = torch.randint(0, _MASK63, (len(order),), generator=epoch_generator(self.seed, self.passes))
+        self.passes += 1
+        return iter(zip(order, seeds.tolist(), strict=True))

@@ -13,7 +13,9 @@ trackers. Without a process group (or with one process) everything reduces to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -26,7 +28,9 @@ __all__ = [
     "all_gather_rows",
     "all_reduce_min_max",
     "convert_sync_batchnorm",
+    "check_ranks_agree",
     "global_moments",
+    "local_batch_statistics",
     "sum_over_ranks",
     "world_active",
 ]
@@ -164,6 +168,21 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device | str) -> tupl
     return model, before
 
 
+@contextmanager
+def local_batch_statistics(model: nn.Module) -> Iterator[None]:
+    """Within the block every synchronised BatchNorm of ``model`` (:class:`GlobalBatchNorm`,
+    ``nn.SyncBatchNorm``) acts as plain BatchNorm on this rank's input alone: for a forward that every rank
+    runs on the same whole batch (a calibration pass), which a reduction over ranks would count ``W`` times."""
+    synced = [m for m in model.modules() if isinstance(m, (GlobalBatchNorm, nn.SyncBatchNorm))]
+    for m in synced:
+        m.forward = types.MethodType(_BatchNorm.forward, m)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for m in synced:
+            del m.forward
+
+
 @torch.no_grad()
 def all_reduce_min_max(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     """``(min over ranks of lo, max over ranks of hi)``; the inputs themselves when not distributed."""
@@ -192,3 +211,21 @@ def all_gather_rows(x: Tensor) -> Tensor:
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded)
     return torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])
+
+
+@torch.no_grad()
+def check_ranks_agree(tensors: Sequence[Tensor], what: str) -> None:
+    """Raise ``RuntimeError`` naming ``what`` unless ``tensors`` hold the same values on every rank.
+
+    Compares a float64 checksum (sum and sum of index-weighted values) of the tensors; for state that every rank
+    computes on its own and must not drift (K-means codebooks, weights after a deterministic transform).
+    """
+    if not world_active() or not tensors:
+        return
+    flat = torch.cat([t.detach().reshape(-1).double() for t in tensors])
+    ramp = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device)
+    mine = torch.stack([flat.sum(), (flat * ramp).sum()])
+    parts = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, mine)
+    if any(not torch.equal(p, parts[0]) for p in parts):
+        raise RuntimeError(f"{what} differ between the processes; the ranks must compute them identically")

@@ -120,3 +120,54 @@ def test_rng_state_round_trip_covers_python_numpy_and_torch(tmp_path) -> None:
     first = (random.random(), float(np.random.rand()), float(torch.rand(1)))
     set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == first
+
+
+@pytest.mark.parametrize("n,world,batch", [(100, 2, 32), (70, 4, 16), (41, 3, 12)])
+def test_batch_shares_concatenate_to_the_one_process_batches(n: int, world: int, batch: int) -> None:
+    """Rank shares of BatchShareSampler, batched at batch/W and concatenated in rank order, are the one-process
+    batches, the last shorter one too; the base generator is drawn as in one process."""
+    one = list(iter(torch.utils.data.BatchSampler(_subset(n, 3), batch, drop_last=False)))
+    per_rank = []
+    for r in range(world):
+        share = D.BatchShareSampler(_subset(n, 3), batch, world, r)
+        items = list(iter(share))
+        assert len(items) == len(share)
+        per_rank.append(list(iter(torch.utils.data.BatchSampler(items, batch // world, drop_last=False))))
+    assert {len(b) for b in per_rank} == {len(one)}
+    for k, want in enumerate(one):
+        assert [i for r in range(world) for i in per_rank[r][k]] == want
+    with pytest.raises(ValueError, match="does not split"):
+        D.BatchShareSampler(_subset(n, 3), 10, 3, 0)
+
+
+def _subset(n: int, seed: int) -> torch.utils.data.SubsetRandomSampler:
+    return torch.utils.data.SubsetRandomSampler(
+        list(range(100, 100 + n)), generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_seeded_order_keeps_the_base_order_and_draws_item_seeds_per_pass() -> None:
+    base, plain = _subset(40, 9), _subset(40, 9)
+    seeded = D.SeededOrder(base, seed=4)
+    first, second = list(iter(seeded)), list(iter(seeded))
+    assert [i for i, _ in first] == list(iter(plain)) and [i for i, _ in second] == list(iter(plain))
+    assert seeded.passes == 2 and seeded.generator is base.generator
+    again = D.SeededOrder(_subset(40, 9), seed=4)
+    assert list(iter(again)) == first  # the seeds are a function of (seed, pass, position)
+    assert [s for _, s in first] != [s for _, s in second]
+
+
+def test_local_batch_statistics_makes_global_batchnorm_plain_for_the_block() -> None:
+    """Inside the block a GlobalBatchNorm normalises as nn.BatchNorm2d (float32 kernel) and afterwards it is
+    the float64 global one again; the running statistics move as plain BN's."""
+    from common.runtime.ddp_sync import local_batch_statistics
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5, 5) * 3 + 1
+    model, _ = convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(3)), "cpu")
+    plain = nn.BatchNorm2d(3)
+    with local_batch_statistics(model):
+        assert "forward" in vars(model[0])
+        assert torch.equal(model(x), plain(x))
+    assert torch.equal(model[0].running_var, plain.running_var)
+    assert "forward" not in vars(model[0]) and isinstance(model[0], GlobalBatchNorm)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset, SubsetRandomSampler
 
+from common.data import SeededOrder
 from common.runtime import load_checkpoint, run_main
 from haq import finetune, pretrain, rl_quantize
 from haq.lib.rl.ddpg import DDPG
@@ -162,11 +163,31 @@ def test_resumed_search_matches_an_uninterrupted_one(resumed_search, tmp_path: P
         assert [float(r[key]) for r in rows] == pytest.approx([float(r[key]) for r in ref], abs=1e-9), key
 
 
+class _Keys(torch.utils.data.Dataset):
+    """Returns its key: the (index, item seed) pairs the search split's sampler hands out."""
+
+    def __len__(self) -> int:
+        return 20
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[int, int]:
+        return key
+
+
+def _split_like_loader() -> DataLoader:
+    """The sampler chain of the search split's training loader: a seeded SubsetRandomSampler, item seeds per pass."""
+    base = SubsetRandomSampler(range(20), generator=torch.Generator().manual_seed(3))
+    return DataLoader(_Keys(), batch_size=5, sampler=SeededOrder(base, seed=3))
+
+
+def _pass(loader: DataLoader) -> list[list[list[int]]]:
+    return [[part.tolist() for part in batch] for batch in loader]
+
+
 def test_search_state_round_trips_the_episode_counter_and_sampling_order(tmp_path: Path) -> None:
-    """save/load_search_state carry the k-means seed counter and the search split's sampler generator."""
+    """save/load_search_state carry the k-means seed counter, the search split's sampler generator and its pass
+    count (the random crops of the next pass)."""
     args = rl_quantize.build_parser().parse_args(["--bsize", "2", "--rmsize", "8", "--seed", "3"])
-    gen = torch.Generator().manual_seed(3)
-    loader = DataLoader(list(range(20)), batch_size=5, sampler=SubsetRandomSampler(range(20), generator=gen))
+    loader = _split_like_loader()
     saved_env = SimpleNamespace(
         layer_embedding=np.random.RandomState(0).rand(4, 3),
         evaluate=SimpleNamespace(calls=0, train_loader=loader),
@@ -176,15 +197,14 @@ def test_search_state_round_trips_the_episode_counter_and_sampling_order(tmp_pat
         saved_env.evaluate.calls += 1
         list(loader)
     rl_quantize.save_search_state(tmp_path / "s.pth", agent, saved_env, 3, (0.5, [2, 3]))
-    expected_next_epoch = [b.tolist() for b in loader]
+    expected_next_epoch = _pass(loader)
 
-    gen2 = torch.Generator().manual_seed(3)
-    fresh = DataLoader(list(range(20)), batch_size=5, sampler=SubsetRandomSampler(range(20), generator=gen2))
+    fresh = _split_like_loader()
     env = SimpleNamespace(
         layer_embedding=np.zeros((4, 3)), evaluate=SimpleNamespace(calls=0, train_loader=fresh)
     )
     start, best = rl_quantize.load_search_state(tmp_path / "s.pth", DDPG(3, 1, args, device="cpu"), env)
     assert start == 3 and best == (0.5, [2, 3])
     assert env.evaluate.calls == 3
-    assert [b.tolist() for b in fresh] == expected_next_epoch
+    assert _pass(fresh) == expected_next_epoch
     np.testing.assert_array_equal(env.layer_embedding, saved_env.layer_embedding)

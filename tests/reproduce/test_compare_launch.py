@@ -88,7 +88,16 @@ def test_per_process_flags_of_each_fine_tune_on_two_processes(tmp_path: Path) ->
         argv = ompq.finetune_argv(ctx, cfg, out)
         assert _value(argv, "--batch_size") == "64" and ("--sync_bn" in argv) == synced
         assert ("--sync_act_range" in argv) == synced
-    assert load_method("hmq").search_on_torchrun and proqha.search_on_torchrun and not haq.search_on_torchrun
+    assert load_method("hmq").search_on_torchrun and proqha.search_on_torchrun and haq.search_on_torchrun
+    table = tmp_path / "t.npy"
+    for ctx, synced in (
+        (one, False),
+        (two, True),
+    ):  # HAQ's search: --data_bsize global, --sync-bn under torchrun
+        argv = haq.search_argv(ctx, table, 0.5, out)
+        assert _value(argv, "--data_bsize") == "16" and ("--sync-bn" in argv) == synced
+    with pytest.raises(ValueError, match="does not split over 3 processes"):
+        haq.search_argv(_ctx(nproc=3), table, 0.5, out)
     hawq = load_method("hawq")  # its Hessian pass: a global --batch-size that must split over the processes
     assert hawq.search_on_torchrun and _value(hawq.hessian_argv(two, out / "t.json"), "--batch-size") == "8"
     with pytest.raises(ValueError, match="does not split over 3 processes"):

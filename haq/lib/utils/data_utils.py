@@ -4,7 +4,9 @@
 Search split: the indices of the training set are permuted by a RandomState seeded with 1 (the permutation
 ``np.random.seed(1); np.random.shuffle`` gives, without touching numpy's global RNG); the first ``val_size``
 form the validation set (evaluation transform) and the next ``train_size`` the training set (training
-augmentation). Both loaders reshuffle every pass. ``digits`` (embedded data) replaces any ImageNet folder;
+augmentation). Both loaders reshuffle every pass; the training split's random crops are drawn per item from
+``(seed, pass, position)`` (:class:`~common.data.SeededOrder`), so they do not depend on the loader workers
+or, under torchrun, on which rank reads the image. ``digits`` (embedded data) replaces any ImageNet folder;
 ``cifar10`` (an addition) reads CIFAR-10 pickles or a CIFAR-10 ImageFolder with CIFAR transforms at 32 px.
 """
 
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, SubsetRandomSampler
 
-from common.data import build_transforms
+from common.data import BatchShareSampler, SeededOrder, SeededSamples, build_transforms
 from common.data.build import build_split
 from common.runtime import UsageError, seed_worker
 
@@ -82,9 +84,17 @@ def data_setup(
 
 
 def get_split_train_dataset(
-    setup: DataSetup, batch_size: int, n_worker: int, val_size: int, train_size: int, seed: int = 0
-) -> tuple[DataLoader, DataLoader]:
-    """``(train_loader, val_loader)`` of the search split (module docstring)."""
+    setup: DataSetup, batch_size: int, n_worker: int, val_size: int, train_size: int, seed: int = 0,
+    *, num_replicas: int = 1, rank: int = 0,
+) -> tuple[DataLoader, DataLoader]:  # fmt: skip
+    """``(train_loader, val_loader)`` of the search split (module docstring).
+
+    Under torchrun (``num_replicas`` W > 1) ``batch_size`` is the global batch: rank ``r`` reads its contiguous
+    share of every batch the one-process loaders would give (:class:`~common.data.BatchShareSampler`, per-rank
+    batch ``batch_size / W``), from the same generator draws. The global batch must split evenly over the
+    ranks, and the training split's last batch must leave every rank at least one image (every step of the
+    in-search fine-tune is a collective).
+    """
     train_tf = build_transforms(setup.preset, True, setup.image_size, resize_size=setup.resize_size)
     test_tf = build_transforms(setup.preset, False, setup.image_size, resize_size=setup.resize_size)
     aug = build_split(setup.root, "train", train_tf, image_size=setup.image_size)
@@ -97,12 +107,55 @@ def get_split_train_dataset(
             f"the training set has {len(aug)} images: --val_size {val_size} leaves "
             f"{max(len(aug) - val_size, 0)} for --train_size {train_size}; lower them"
         )
+    if num_replicas > 1:
+        if batch_size % num_replicas:
+            raise UsageError(
+                f"--data_bsize {batch_size} (the global batch) does not split evenly over {num_replicas} processes"
+            )
+        last = len(train_idx) % batch_size
+        if 0 < last < num_replicas:
+            raise UsageError(
+                f"the search's training split ({len(train_idx)} images) ends in a batch of {last}, fewer than the "
+                f"{num_replicas} processes; change --train_size or --data_bsize"
+            )
     gen = torch.Generator().manual_seed(seed)
 
-    def loader(ds, idx):
+    def loader(ds, idx, seeded):
+        sampler = SubsetRandomSampler(idx, generator=gen)
+        if seeded:  # augmentation drawn per item: the same images whatever the workers or ranks
+            sampler, ds = SeededOrder(sampler, seed), SeededSamples(ds)
+        if num_replicas > 1:
+            sampler = BatchShareSampler(sampler, batch_size, num_replicas, rank)
         return DataLoader(
-            ds, batch_size=batch_size, sampler=SubsetRandomSampler(idx, generator=gen), num_workers=n_worker,
+            ds, batch_size=batch_size // num_replicas, sampler=sampler, num_workers=n_worker,
             pin_memory=torch.cuda.is_available(), worker_init_fn=seed_worker,
         )  # fmt: skip
 
-    return loader(aug, train_idx), loader(plain, val_idx)
+    return loader(aug, train_idx, True), loader(plain, val_idx, False)
+
+
+def _sampler_chain(loader: DataLoader) -> list:
+    found, sampler = [], loader.sampler
+    while sampler is not None:
+        found.append(sampler)
+        sampler = getattr(sampler, "base", None)
+    return found
+
+
+def split_sampler_state(loader: DataLoader) -> dict:
+    """Where ``loader`` (one of :func:`get_split_train_dataset`'s) takes its next pass: generator state and pass count."""
+    chain = _sampler_chain(loader)
+    seeded = [s for s in chain if isinstance(s, SeededOrder)]
+    state = {"generator": chain[-1].generator.get_state()}
+    if seeded:
+        state["passes"] = seeded[0].passes
+    return state
+
+
+def load_split_sampler_state(loader: DataLoader, state: dict) -> None:
+    """Restore :func:`split_sampler_state`."""
+    chain = _sampler_chain(loader)
+    chain[-1].generator.set_state(state["generator"])
+    for s in chain:
+        if isinstance(s, SeededOrder):
+            s.passes = int(state.get("passes", 0))

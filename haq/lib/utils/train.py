@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from common.runtime import AverageMeter, LossGuard, accuracy, progress
+from common.runtime import AverageMeter, LossGuard, accuracy, all_reduce_sum, get_world_size, progress
 
 
 def train_epoch(
@@ -22,8 +22,14 @@ def train_epoch(
     *,
     guard: LossGuard | None = None,
     epoch: int | None = None,
+    across_ranks: bool = False,
 ) -> dict[str, float]:
     """One epoch in train mode; returns running-average ``loss``, ``top1``, ``top5`` over the epoch.
+
+    ``across_ranks`` (the search under torchrun, where each rank reads its share of every global batch and
+    ``model`` is DDP-wrapped): rank ``r``'s loss is weighted by ``W·n_r/N`` (its ``n_r`` of the step's ``N``
+    images, ``W`` ranks), so DDP's gradient average is the gradient of the global batch's mean loss even where
+    the shares differ in size, and the averages returned cover every rank's images.
 
     A NaN/inf loss raises :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (where the
     averages are read anyway), naming ``epoch``, the step and ``guard``'s checkpoint; pass the caller's
@@ -31,6 +37,7 @@ def train_epoch(
     """
     guard = guard if guard is not None else LossGuard()
     criterion = nn.CrossEntropyLoss()
+    world = get_world_size() if across_ranks else 1
     model.train()
     meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
     for step, (inputs, targets) in enumerate(progress(loader, desc=desc, leave=False)):
@@ -38,21 +45,25 @@ def train_epoch(
         out = model(inputs)
         loss = criterion(out, targets)
         guard.observe(loss, epoch=epoch, step=step)
+        objective = loss
+        if world > 1:
+            share = torch.tensor(float(targets.shape[0]), dtype=torch.float64, device=loss.device)
+            objective = loss * (share * world / all_reduce_sum(share)).to(loss.dtype)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         optimizer.step()
         if after_step is not None:
             after_step()
         _update(meters, loss, out, targets)
     guard.check()
-    return {k: float(m.avg) for k, m in meters.items()}
+    return _averages(meters, world > 1)
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: Iterable, device: torch.device, desc: str = "eval"
+    model: nn.Module, loader: Iterable, device: torch.device, desc: str = "eval", across_ranks: bool = False
 ) -> dict[str, float]:
-    """Eval-mode ``loss``, ``top1``, ``top5`` over ``loader``."""
+    """Eval-mode ``loss``, ``top1``, ``top5`` over ``loader``; with ``across_ranks`` over every rank's ``loader``."""
     criterion = nn.CrossEntropyLoss()
     model.eval()
     meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
@@ -60,6 +71,13 @@ def evaluate(
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         out = model(inputs)
         _update(meters, criterion(out, targets), out, targets)
+    return _averages(meters, across_ranks and get_world_size() > 1)
+
+
+def _averages(meters: dict, across_ranks: bool) -> dict[str, float]:
+    for m in meters.values():
+        if across_ranks:
+            m.all_reduce()
     return {k: float(m.avg) for k, m in meters.items()}
 
 

@@ -18,6 +18,9 @@ ImageFolder of 1000, 100 or 10 classes (HAQ's ``imagenet``, ``imagenet100``, ``i
 name fixes the classifier), always at the benchmark's ``--image-size`` (HAQ's ``--image_size`` addition); the
 BOPs table is built at that side and class count, so it charges exactly what the benchmark charges.
 
+Under ``--nproc-per-node N`` the search runs on torchrun: the agent is rank 0's, and each episode's fine-tune and
+accuracies are data-parallel over the global ``--data_bsize`` (it must divide by N) with ``--sync-bn``.
+
 Search effort (full mode) against the paper's ImageNet-100 run: 6 random (warm-up) + 16 policy episodes instead
 of 21 + 579, each fine-tuning one epoch on 320 images of the digits training set (the paper: 20,000 ImageNet
 images) at batch 64, because the whole search must fit in about 60 s on a 2-core CPU (about 35 s of CPU time
@@ -108,6 +111,8 @@ def preserve_ratio(limit_bops: float, table: np.ndarray) -> float:
 class HaqMethod(Method):
     name = "haq"
     label = "HAQ"
+    #: each episode's fine-tune and accuracy run data-parallel (``--data_bsize`` global, ``--sync-bn``)
+    search_on_torchrun = True
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
         """HAQ builds ``q<arch>`` for any registered model; its ``--dataset`` name fixes the class count, so an
@@ -140,8 +145,10 @@ class HaqMethod(Method):
         return name
 
     def search_argv(self, ctx: Context, table: Path, ratio: float, out: Path) -> list[str]:
-        """``rl_quantize`` command line of the linear search."""
+        """``rl_quantize`` command line of the linear search; under torchrun its ``--data_bsize`` (global) must
+        split over the processes, and ``--sync-bn`` keeps the rewards those of one process."""
         e = effort(ctx)
+        per_process_batch(ctx, e.data_bsize)
         return [
             "--arch", haq_arch(ctx.arch), "--dataset", self.dataset(ctx), "--dataset_root", ctx.data,
             "--image_size", str(ctx.image_size),
@@ -151,7 +158,7 @@ class HaqMethod(Method):
             "--train_episode", str(e.warmup + 1 + e.episodes), "--warmup", str(e.warmup),
             "--train_size", str(e.train_size), "--val_size", str(e.val_size), "--data_bsize", str(e.data_bsize),
             "--bsize", str(e.bsize), "--n_worker", "0", "--device", ctx.device, "--output", str(out),
-            "--bitconfig", str(out / "haq_bitconfig.json"),
+            "--bitconfig", str(out / "haq_bitconfig.json"), *sync_bn_flags(ctx),
         ]  # fmt: skip
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:
@@ -162,8 +169,9 @@ class HaqMethod(Method):
         table_file = build_table.main(self.table_argv(ctx, out / "bops_table.npy"))
         table = np.load(table_file)
         ratio = preserve_ratio(ctx.limits.gbops * 1e9, table)
-        result = rl_quantize.main(self.search_argv(ctx, table_file, ratio, out))
-        cfg = read_bitconfig(result["bitconfig"])
+        argv = self.search_argv(ctx, table_file, ratio, out)
+        run_step(ctx, "haq.rl_quantize", argv, rl_quantize.main)
+        cfg = read_bitconfig(out / "haq_bitconfig.json")
         first, last = pinned_layers(ctx.layers)
         # HAQ leaves the image unquantized ([8, -1]); the benchmark's pinned conv1 is W8A8
         for name in (first, last):
