@@ -100,8 +100,8 @@ class Method(ABC):
     #: the label in tables and plots
     label: str = ""
     #: whether :meth:`search` launches its heavy step under torchrun with the fine-tunes (HMQ's and ProQHA's
-    #: searches train the network, HAWQ-V3's Hessian pass is data-parallel); the other searches run in the
-    #: orchestrator's process on one device
+    #: searches train the network, HAQ's episodes fine-tune and score it, HAWQ-V3's Hessian pass is
+    #: data-parallel); OMPQ's search runs in the orchestrator's process on one device
     search_on_torchrun: bool = False
 
     def unsupported(self, arch: str, data: str, image_size: int, num_classes: int) -> str | None:
