@@ -164,12 +164,22 @@ def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
     linear = ["--arch", "qtiny_resnet", "--linear_quantization", "--min_bit", "2", "--float_bit", "8"]
     linear += ["--preserve_ratio", "0.5", "--latency_table", str(table), *HAQ_SEARCH]
     kmeans = ["--arch", "tiny_resnet", "--preserve_ratio", "0.1", *HAQ_SEARCH]
+    kmeans_two = [
+        "2" if before == "--train_episode" else a for before, a in zip(["", *kmeans], kmeans, strict=False)
+    ]
     return {
         "haq_search_kmeans": {
             "module": "haq.rl_quantize",
             "ddp": [*kmeans, "--output", f"{root}/haqs_ddp"],
             "one": [*kmeans, "--output", f"{root}/haqs_one"],
             "episodes": ("haqs_ddp/tiny_resnet_digits", "haqs_one/tiny_resnet_digits"),
+        },
+        "haq_search_resumed": {  # 2 episodes, then --resume auto up to 4, both on torchrun
+            "module": "haq.rl_quantize",
+            "ddp_before": [[*kmeans_two, "--output", f"{root}/haqr_ddp"]],
+            "ddp": [*kmeans, "--resume", "auto", "--output", f"{root}/haqr_ddp"],
+            "one": [*kmeans, "--output", f"{root}/haqr_one"],
+            "episodes": ("haqr_ddp/tiny_resnet_digits", "haqr_one/tiny_resnet_digits"),
         },
         "haq_search_linear": {
             "module": "haq.rl_quantize",
@@ -284,9 +294,12 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
     only = os.environ.get("DDP_TEST_ONLY")  # a comma-separated subset, for a quick look at some entrypoints
     if only:
         jobs = {k: v for k, v in jobs.items() if k in only.split(",")}
-    (root / "jobs.json").write_text(
-        json.dumps([{"module": j["module"], "argv": j["ddp"]} for j in jobs.values()])
-    )
+    ddp_runs = [
+        {"module": j["module"], "argv": argv}
+        for j in jobs.values()
+        for argv in [*j.get("ddp_before", []), j["ddp"]]
+    ]
+    (root / "jobs.json").write_text(json.dumps(ddp_runs))
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -357,11 +370,11 @@ def test_hessian_on_two_processes_equals_one_process(runs, entry: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
-@pytest.mark.parametrize("entry", ["haq_search_kmeans", "haq_search_linear"])
+@pytest.mark.parametrize("entry", ["haq_search_kmeans", "haq_search_linear", "haq_search_resumed"])
 def test_haq_search_on_two_processes_equals_one_process(runs, entry: str) -> None:
     """HAQ's search with each episode's fine-tune and accuracies data-parallel: every episode's accuracy and
     reward as in one process, the agent's losses within float tolerance, the same best policy and bit config,
-    written once by rank 0."""
+    written once by rank 0; also when the torchrun search stopped after 2 episodes and was resumed to 4."""
     root, jobs = runs
     if entry not in jobs:
         pytest.skip(f"{entry} is not in DDP_TEST_ONLY")
@@ -376,6 +389,8 @@ def test_haq_search_on_two_processes_equals_one_process(runs, entry: str) -> Non
     assert (
         read_bitconfig(ddp_dir / "bitconfig.json").layers == read_bitconfig(one_dir / "bitconfig.json").layers
     )
-    assert len((ddp_dir / "log.txt").read_text().splitlines()) == len(
-        (one_dir / "log.txt").read_text().splitlines()
-    )
+    log = (ddp_dir / "log.txt").read_text()
+    if "--resume" in jobs[entry]["ddp"]:
+        assert "resumed at episode 2" in log
+    else:
+        assert len(log.splitlines()) == len((one_dir / "log.txt").read_text().splitlines())
