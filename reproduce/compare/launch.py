@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from reproduce.compare.method import Context
+from reproduce.compare.method import Context, data_kind
 
 
 def distributed(ctx: Context) -> bool:
@@ -56,6 +56,12 @@ def per_process_batch(ctx: Context, batch: int) -> int:
 def sync_bn_flags(ctx: Context) -> list[str]:
     """``--sync-bn`` under torchrun (BN statistics of the global batch, as one process has), nothing otherwise."""
     return ["--sync-bn"] if distributed(ctx) else []
+
+
+def loader_workers(ctx: Context) -> int:
+    """Data-loading workers of a method's own steps: ``--workers``, except 0 on the embedded ``digits`` (held in
+    memory, and the orchestrator counts the images a search draws in its own process)."""
+    return 0 if data_kind(ctx.data) == "digits" else ctx.workers
 
 
 def amp_flags(ctx: Context) -> list[str]:

@@ -11,8 +11,9 @@ their public command lines or functions:
   using the shared :class:`Recipe` (epochs, batch size, learning rate, seed) where the method's flags allow,
   and returns the final top-1.
 
-Both must work with ``ctx.quick`` (tiny settings for tests, seconds) and must load data with
-``num_workers=0``.
+Both must work with ``ctx.quick`` (tiny settings for tests, seconds) and load data with
+:func:`reproduce.compare.launch.loader_workers` workers (``--workers``; none on the embedded digits, whose drawn
+images the orchestrator counts in its own process).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class Context:
     #: the search effort preset: "quick" (CPU-sized, the default of ``make reproduce``), "paper" (each paper's own
     #: search effort) or "custom" (the quick searches with the recipe taken from the flags); ``quick=True`` wins
     effort: str = "quick"
-    #: processes per node of the steps launched with torchrun (the common QAT path), their data-loading workers
-    #: (``-j``), autocast of their float ops (``--amp``) and torchrun's own flags (multi-node; default standalone)
+    #: processes per node of the steps launched with torchrun, the data-loading workers of every step that reads
+    #: images (per process; 0 on digits), autocast of their float ops (``--amp``) and torchrun's own flags (multi-node; default standalone)
     nproc: int = 1
     workers: int = 0
     amp: str = "none"

@@ -84,8 +84,8 @@ def test_resnet20_on_cifar10(tmp_path: Path) -> None:
 
 def test_haq_and_proqha_on_an_image_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """HAQ (its imagenet10 name) and ProQHA (its ImageNet ResNet-18) on a 10-class ImageFolder of 64-px JPEGs read
-    at 32 px (ImageNet transforms at the benchmark's side): both adapters search within the budget and fine-tune,
-    from an untrained resnet18 (the orchestrator's float step and uniform rows are covered above); a 3-class folder
+    at 32 px (ImageNet transforms at the benchmark's side), loaded by 2 workers per step (``--workers``): both adapters
+    search within the budget and fine-tune, from an untrained resnet18 (the orchestrator's float step and uniform rows are covered above); a 3-class folder
     has no HAQ --dataset name."""
     import torch
 
@@ -103,7 +103,7 @@ def test_haq_and_proqha_on_an_image_folder(tmp_path: Path, capsys: pytest.Captur
     budget = compare.Budget()
     ctx = compare.Context(
         "resnet18", str(data), 32, 10, ckpt, budget, layers, budget.limits(layers), compare.Recipe(batch_size=16),
-        quick=True, effort="smoke",
+        quick=True, effort="smoke", workers=2,
     )  # fmt: skip
     for name in ("haq", "proqha"):
         method = load_method(name)

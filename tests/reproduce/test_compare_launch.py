@@ -5,6 +5,7 @@ tests/reproduce/test_compare_arch.py::test_torchrun_two_processes_match_one."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,27 @@ def test_amp_reaches_every_own_step(tmp_path: Path) -> None:
             quant_train_argv(ctx, cfg, out),
         ):
             assert (("--amp" in argv) and _value(argv, "--amp") == "bf16") == on
+
+
+def _workers_of(argv: list[str]) -> str:
+    flags = [f for f in ("--n_worker", "--num_workers", "--workers", "-j") if f in argv]
+    assert len(flags) == 1, argv
+    return _value(argv, flags[0])
+
+
+def test_workers_reach_every_own_step_except_on_the_embedded_digits(tmp_path: Path) -> None:
+    """--workers N: every method's own data-reading step (HAQ's search and fine-tune, HMQ, OMPQ's QAT, ProQHA's
+    train/search, HAWQ-V3's Hessian pass) loads with N workers on real data (here CIFAR-10), and with none on
+    the embedded digits, which live in memory and whose drawn images the orchestrator counts in its process."""
+    from reproduce.compare.methods import hmq
+
+    cfg, out = tmp_path / "b.json", tmp_path / "out"
+    haq, ompq, proqha, hawq = (load_method(m) for m in ("haq", "ompq", "proqha", "hawq"))
+    for data, want in (("cifar10:/data/cifar10", "6"), ("digits", "0")):
+        ctx = dataclasses.replace(_ctx(workers=6), data=data)
+        argvs = [
+            haq.search_argv(ctx, tmp_path / "t.npy", 0.5, out), haq.finetune_argv(ctx, cfg, out),
+            hmq.common_argv(ctx, out), ompq.finetune_argv(ctx, cfg, out), proqha.baseline_argv(ctx, out),
+            proqha.search_argv(ctx, cfg, out), hawq.hessian_argv(ctx, out / "t.json"),
+        ]  # fmt: skip
+        assert [_workers_of(argv) for argv in argvs] == [want] * len(argvs), data

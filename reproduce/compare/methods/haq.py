@@ -44,7 +44,7 @@ import numpy as np
 
 from common.bitconfig import LayerBits, read_bitconfig, write_bitconfig
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers
-from reproduce.compare.launch import per_process_batch, run_step, sync_bn_flags
+from reproduce.compare.launch import loader_workers, per_process_batch, run_step, sync_bn_flags
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: HAQ's linear-mode bit range (w = 1 divides by zero in its weight quantizer)
@@ -157,7 +157,7 @@ class HaqMethod(Method):
             "--pretrained", str(ctx.float_checkpoint), "--seed", str(haq_seed(ctx.seed)),
             "--train_episode", str(e.warmup + 1 + e.episodes), "--warmup", str(e.warmup),
             "--train_size", str(e.train_size), "--val_size", str(e.val_size), "--data_bsize", str(e.data_bsize),
-            "--bsize", str(e.bsize), "--n_worker", "0", "--device", ctx.device, "--output", str(out),
+            "--bsize", str(e.bsize), "--n_worker", str(loader_workers(ctx)), "--device", ctx.device, "--output", str(out),
             "--bitconfig", str(out / "haq_bitconfig.json"), *sync_bn_flags(ctx),
         ]  # fmt: skip
 
@@ -194,7 +194,7 @@ class HaqMethod(Method):
         r = ctx.recipe
         return [
             "-a", haq_arch(ctx.arch), "--linear_quantization", "-d", ctx.data, "--data_name", self.dataset(ctx),
-            "--image_size", str(ctx.image_size), "-j", "0", "--epochs", "1" if ctx.quick else str(r.epochs),
+            "--image_size", str(ctx.image_size), "-j", str(loader_workers(ctx)), "--epochs", "1" if ctx.quick else str(r.epochs),
             "--train_batch", str(per_process_batch(ctx, r.batch_size)),
             "--lr", str(r.lr), "--wd", str(r.weight_decay), "--manualSeed", str(r.seed),
             "--pretrained", "--weights", str(ctx.float_checkpoint), "--bit-config", str(bitconfig),

@@ -19,7 +19,7 @@ import numpy as np
 from common.bitconfig import write_bitconfig
 from reproduce.compare.budget import PINNED_BITS
 from reproduce.compare.common_qat import finetune_common
-from reproduce.compare.launch import per_process_batch, run_step
+from reproduce.compare.launch import loader_workers, per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome
 
 
@@ -65,7 +65,7 @@ class HawqMethod(Method):
             "--arch", ctx.arch, "--data", ctx.data, "--out", str(traces), "--checkpoint", str(ctx.float_checkpoint),
             "--input-size", str(ctx.image_size), "--num-classes", str(ctx.num_classes), "--batch-size", str(batch),
             "--batches", "1", "--probes", str(probes), "--tol", "1e-3", "--mode", "per_layer",
-            "--device", ctx.device, "--seed", str(ctx.seed), "--no-progress",
+            "--device", ctx.device, "--seed", str(ctx.seed), "--no-progress", "--workers", str(loader_workers(ctx)),
         ]  # fmt: skip
 
     def search(self, ctx: Context, out: Path) -> SearchOutcome:

@@ -38,7 +38,7 @@ from common.bitconfig import BitConfig, LayerBits, read_bitconfig, write_bitconf
 from common.cost.conventions.hmq import hmq_quantized_layers
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS, measure, pinned_layers, within
-from reproduce.compare.launch import amp_flags, per_process_batch, run_step
+from reproduce.compare.launch import amp_flags, loader_workers, per_process_batch, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 FLOAT_BITS = 32
@@ -99,7 +99,7 @@ def common_argv(ctx: Context, out: Path) -> list[str]:
     """The flags both phases share: data, network, float checkpoint, device, output folder."""
     return [
         "--dataset", HMQ_DATASET[data_kind(ctx.data)], "--data_dir", ctx.data,
-        "--network_name", ctx.arch, "--image_size", str(ctx.image_size), "--num_workers", "0",
+        "--network_name", ctx.arch, "--image_size", str(ctx.image_size), "--num_workers", str(loader_workers(ctx)),
         "--pretrained", str(ctx.float_checkpoint), "--device", ctx.device, "--out", str(out),
         "--bits_list", *map(str, BITS_LIST), *amp_flags(ctx),
     ]  # fmt: skip

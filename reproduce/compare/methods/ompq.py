@@ -43,7 +43,7 @@ from common.cost.conventions.ompq import ompq_params
 from common.cost.counters import MIB
 from common.layers import LayerInfo
 from reproduce.compare.budget import PINNED_BITS
-from reproduce.compare.launch import amp_flags, distributed, run_step
+from reproduce.compare.launch import amp_flags, distributed, loader_workers, run_step
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: β of the importance exp(-β·γ) (ompq/scripts/digits_chain.sh); ``--effort paper`` uses the paper's
@@ -209,7 +209,7 @@ class OmpqMethod(Method):
             "-a", ctx.arch, "--data", ctx.data, "--image_size", str(ctx.image_size),
             "--epochs", "1" if ctx.quick else str(r.epochs), "--lr", str(r.lr), "--batch_size", str(r.batch_size),
             "--wd", str(r.weight_decay), "--seed", str(r.seed), "--resume", str(ctx.float_checkpoint),
-            "--bit_config", str(bitconfig), "--act_range_momentum=0.99", "--fix_BN", "-j", "0",
+            "--bit_config", str(bitconfig), "--act_range_momentum=0.99", "--fix_BN", "-j", str(loader_workers(ctx)),
             "--device", ctx.device, "--save_path", f"{out}{os.sep}", "-p", "1000",
         ]  # fmt: skip
         if ctx.quick:

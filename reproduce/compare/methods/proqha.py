@@ -50,7 +50,7 @@ from pathlib import Path
 from common.bitconfig import BitConfig, LayerBits, from_proqha, proqha_quant_layers, write_bitconfig
 from common.runtime import load_checkpoint
 from reproduce.compare.budget import PINNED_BITS, Measured, measure, within
-from reproduce.compare.launch import amp_flags, per_process_batch, run_step, sync_bn_flags
+from reproduce.compare.launch import amp_flags, loader_workers, per_process_batch, run_step, sync_bn_flags
 from reproduce.compare.method import Context, FinetuneOutcome, Method, SearchOutcome, data_kind
 
 #: ProQHA's ``--arch``/``--num_layers`` of each benchmark model it can search: the post-activation ResNets, whose
@@ -111,7 +111,7 @@ def model_flags(ctx: Context) -> list[str]:
     return [
         "--dataset", dataset, "--data_dir", ctx.data, "--arch", arch, "--num_layers", str(layers),
         "--image_size", str(ctx.image_size),
-        "--workers", "0", "--eval_batch_size", "512", "--device", ctx.device, "--print_freq", "1000",
+        "--workers", str(loader_workers(ctx)), "--eval_batch_size", "512", "--device", ctx.device, "--print_freq", "1000",
         *amp_flags(ctx),
     ]  # fmt: skip
 
