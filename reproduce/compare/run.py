@@ -145,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--amp", choices=("none", "bf16"), default="none", help="autocast of the steps that support it"
     )
-    p.add_argument("--workers", type=int, default=0, help="data-loading workers (per process) of every step that reads images; digits always load in-process")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="data-loading workers (per process) of every step that reads images; digits always load in-process",
+    )
     p.add_argument(
         "--compile",
         action="store_true",
