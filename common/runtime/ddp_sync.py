@@ -28,6 +28,7 @@ __all__ = [
     "all_gather_rows",
     "all_reduce_min_max",
     "convert_sync_batchnorm",
+    "average_gradients",
     "check_ranks_agree",
     "global_moments",
     "local_batch_statistics",
@@ -229,3 +230,19 @@ def check_ranks_agree(tensors: Sequence[Tensor], what: str) -> None:
     dist.all_gather(parts, mine)
     if any(not torch.equal(p, parts[0]) for p in parts):
         raise RuntimeError(f"{what} differ between the processes; the ranks must compute them identically")
+
+
+@torch.no_grad()
+def average_gradients(params: Sequence[Tensor]) -> None:
+    """Replace every ``p.grad`` of ``params`` by its mean over the ranks (one all-reduce of the flattened
+    gradients); for loops that step without a DDP wrapper. A no-op without a process group."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not world_active() or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()

@@ -19,6 +19,7 @@ search's file), ``--weights FILE``, ``--image_size``, ``--device``, ``--out``, `
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,10 +44,12 @@ from common.runtime import (
     check_positive,
     check_range,
     choose_device,
+    cleanup_distributed,
+    init_distributed,
+    is_main_process,
     load_checkpoint,
     load_state_dict_checked,
     progress,
-    refuse_distributed,
     require_checkpoint,
     rng_state,
     run_main,
@@ -202,6 +205,24 @@ def validate(model: nn.Module, loader: Any, device: torch.device, desc: str) -> 
     return float(top1.avg)
 
 
+#: the reconstruction's batch (``reconstruct``'s default, as in the original); under torchrun each of W processes
+#: computes 32 / W of every batch
+RECON_BATCH = 32
+
+
+def share_rank0_calibration(cali: torch.Tensor | None) -> None:
+    """Under torchrun: give every rank rank 0's calibration images (in place, when ``cali`` is given) and rank 0's
+    generator states, so all ranks initialise the same scales and draw the same reconstruction batches (without
+    ``--use_seed`` the ranks' streams differ, as the original's unseeded runs do)."""
+    import torch.distributed as dist
+
+    if cali is not None:
+        dist.broadcast(cali, src=0)
+    box = [rng_state()]
+    dist.broadcast_object_list(box, src=0)
+    set_rng_state(box[0])
+
+
 def calibration_samples(loader: Any, n: int) -> torch.Tensor:
     """The first ``n`` images of the shuffled, augmented training loader."""
     chunks, have = [], 0
@@ -282,7 +303,8 @@ class _Resumable:
                 "result": dict(self.result), "rng": rng_state(),
                 "state_dict": {k: v.detach().cpu() for k, v in self.qnn.state_dict().items()},
             }  # fmt: skip
-            save_checkpoint(state, self.path)
+            if is_main_process():
+                save_checkpoint(state, self.path)
 
         return {"done": set(done), "after_unit": after_unit}
 
@@ -290,7 +312,6 @@ class _Resumable:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     warn_unused_flags(args, build_parser(), UNUSED_FLAGS, "it was a no-op in the original too")
-    refuse_distributed("python -m ompq.PTQ.main_imagenet")
     set_threads(args.threads)
     name = check_args(args)
     digits = args.data_path in ("digits", "synthetic")
@@ -298,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.use_seed:
         seed_everything(args.seed)
     device = choose_device(args.device)
+    world = int(os.environ.get("WORLD_SIZE") or 1)  # checked before joining the group: torchrun's own count
+    if RECON_BATCH % world:
+        raise UsageError(
+            f"the reconstruction batch of {RECON_BATCH} does not split over {world} processes (use 2, 4, 8, 16 or 32)"
+        )
+    info = init_distributed(device=device)
     train_ds, val_ds, classes = build_datasets(
         args.data_path, preset="digits" if digits else "imagenet", image_size=size
     )
@@ -317,18 +344,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if bits is not None:
         qnn.set_mixed_precision([bits[n] for n in names if n in bits])  # a block-wise list: a prefix
     cali = calibration_samples(train_loader, args.num_samples).to(device)
+    if (
+        info.distributed
+    ):  # the reconstruction draws its batches alike on every rank: rank 0's images and streams
+        share_rank0_calibration(cali)
     started = time.perf_counter()
     qnn.set_quant_state(True, False)
     with torch.no_grad():
         qnn(cali[:64])
     run = _Resumable(args, qnn, names, cali, logger.info)
+    if info.distributed and args.resume is not None:
+        share_rank0_calibration(None)  # the resumed generator states, the same on every rank
     result = run.result
     if args.test_before_calibration and "acc_before_brecq" not in result:
         result["acc_before_brecq"] = validate(qnn, val_loader, device, "before BRECQ")
         logger.info("Quantized accuracy before brecq: %.3f", result["acc_before_brecq"])
         logger.log_epoch({"stage": "before_brecq", "top1": result["acc_before_brecq"]}, step=0)
     if run.stage == "weights":
-        common = {"cali_data": cali, "asym": True, "act_quant": False, "b_range": (args.b_start, args.b_end)}
+        common = {"cali_data": cali, "asym": True, "act_quant": False, "b_range": (args.b_start, args.b_end),
+                  "batch_size": RECON_BATCH}  # fmt: skip
         recon_model(qnn, qnn.model, iters=args.iters_w, weight=args.weight, warmup=args.warmup, **common,
                     **run.hooks("weights"))  # fmt: skip
         qnn.set_quant_state(True, False)
@@ -339,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if run.stage != "acts":  # a run resumed in the activation stage has these steps behind it
             run.init_act_quantizers()
         recon_model(qnn, qnn.model, cali_data=cali, iters=args.iters_a, act_quant=True, lr=args.lr, p=args.p,
+                    batch_size=RECON_BATCH,
                     **run.hooks("acts"))  # fmt: skip
         qnn.set_quant_state(True, True)
         result["acc_full_quant"] = validate(qnn, val_loader, device, "full quantization")
@@ -354,15 +389,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         source=f"ompq.PTQ.main_imagenet --arch {args.arch} --bit_cfg {args.bit_cfg}", num_classes=classes,
         input_size=size, extra={"ompq": {"mode": "ptq", "a_bits": args.n_bits_a}},
     )  # fmt: skip
-    write_bitconfig(cfg, args.out / "bit_config.json")
     build = {"arch": name, "num_classes": classes, "image_size": size, "weight_quant": wq, "act_quant": aq,
              "data_path": args.data_path}  # fmt: skip
     accs = {k: v for k, v in result.items() if k.startswith("acc_")}
-    save_quantized(qnn, args.out / "quantized_model.pth", build, arch=name, weight_bits=final_bits,
-                   n_bits_a=args.n_bits_a, result=accs)  # fmt: skip
+    if is_main_process():
+        write_bitconfig(cfg, args.out / "bit_config.json")
+        save_quantized(qnn, args.out / "quantized_model.pth", build, arch=name, weight_bits=final_bits,
+                       n_bits_a=args.n_bits_a, result=accs)  # fmt: skip
     result["weight_bits"] = list(final_bits.values())
     logger.finalize(result)
     logger.close()
+    cleanup_distributed()
     return result
 
 

@@ -139,6 +139,15 @@ HAQ_SEARCH += [
 HAQ_SEARCH += ["--device", "cpu", "--threads", "1", "--finetune_lr", "0.05", "--seed", "5", "--sync-bn"]
 
 
+# OMPQ's PTQ: every rank reconstructs on the same 64 calibration images and draws the same batches of 32, computes
+# the loss of its 16 and averages the gradients; W4 per channel with AdaRound, then A4 step sizes. At A8 the step
+# sizes' gradients are near zero and Adam moves them by +-lr on their sign: 1 vs 2 threads of one process end
+# 1.8e-3 apart there, at A4 9.9e-8 (and 2 processes 1.1e-7; without the gradient average 2.6e-2), measured.
+PTQ = ["--data_path", "digits", "--arch", "tiny_resnet", "--image_size", "16", "--n_bits_w", "4"]
+PTQ += ["--channel_wise", "--n_bits_a", "4", "--act_quant", "--num_samples", "64", "--iters_w", "20"]
+PTQ += ["--iters_a", "10", "--use_seed", "--seed", "3", "--threads", "1", "--device", "cpu"]
+
+
 def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
     """Per entrypoint: module, the DDP argv, the one-process argv and the file holding the weights."""
     ompq = ["--" + a[2:].replace("-", "_") if a.startswith("--") else a for a in HAWQ]
@@ -167,7 +176,14 @@ def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
     kmeans_two = [
         "2" if before == "--train_episode" else a for before, a in zip(["", *kmeans], kmeans, strict=False)
     ]
+    ptq = [*PTQ, "--weights", str(weights)]
     return {
+        "ompq_ptq": {
+            "module": "ompq.PTQ.main_imagenet",
+            "ddp": [*ptq, "--out", f"{root}/ptq_ddp"],
+            "one": [*ptq, "--out", f"{root}/ptq_one"],
+            "weights": ("ptq_ddp/quantized_model.pth", "ptq_one/quantized_model.pth"),
+        },
         "haq_search_kmeans": {
             "module": "haq.rl_quantize",
             "ddp": [*kmeans, "--output", f"{root}/haqs_ddp"],
@@ -329,7 +345,17 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
 @pytest.mark.parametrize(
     "entry",
-    ["hawq", "ompq_qat", "hmq", "baseline", "haq_finetune", "haq_pretrain", "proqha_train", "proqha_search"],
+    [
+        "hawq",
+        "ompq_qat",
+        "ompq_ptq",
+        "hmq",
+        "baseline",
+        "haq_finetune",
+        "haq_pretrain",
+        "proqha_train",
+        "proqha_search",
+    ],  # fmt: skip
 )
 def test_two_processes_equal_one_process(runs, entry: str) -> None:
     root, jobs = runs

@@ -1,7 +1,7 @@
 """The entrypoints that run in one process only refuse ``torchrun`` with more than one process in one line
 (exit 2, nothing written), instead of running the same job N times into the same files: OMPQ's feature
-extraction (one batch of 32/64 images) and OMPQ's PTQ reconstruction. (HAQ's DDPG search used to be here; it now
-runs its episodes data-parallel, tests/common/test_ddp_entrypoints.py.)"""
+extraction (one batch of 32/64 images). (HAQ's DDPG search and OMPQ's PTQ used to be here; they now run
+data-parallel, tests/common/test_ddp_entrypoints.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _argv(module: str, out: Path) -> list[str]:
     return ["--arch", "resnet18", "--data_path", "digits", "--out", str(out)]
 
 
-@pytest.mark.parametrize("module", ["ompq.mixed_bit.feature_extract", "ompq.PTQ.main_imagenet"])
+@pytest.mark.parametrize("module", ["ompq.mixed_bit.feature_extract"])
 def test_two_processes_are_refused_in_one_line(module: str, monkeypatch, tmp_path: Path, capsys) -> None:
     import importlib
 

@@ -5,6 +5,10 @@ loss = L_rec (p = 2) + [count ≥ warmup·iters] λ Σ (1 − |2h − 1|^β_t) w
 hard rounding afterwards. Activations (``act_quant=True``): Adam (``lr``) with cosine annealing on every activation
 step size of the unit, loss = L_rec (p = ``--p``). Inputs come from the quantized network when ``asym``, targets
 from the float network; both are cached over the calibration set in batches of ``batch_size``.
+
+Under torchrun every rank holds the same calibration set, caches and generator state, so all draw the same
+``batch_size`` indices per iteration; rank ``r`` of ``W`` computes the loss of its ``batch_size / W`` of them and
+the gradients are averaged over the ranks before the step: the step of one process on the whole batch.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from common.runtime import LossGuard, progress
+from common.runtime.ddp_sync import average_gradients, world_active
 from ompq.PTQ.quant.adaround import AdaRoundQuantizer, rounding_regularizer
 from ompq.PTQ.quant.quant_block import BaseQuantBlock
 from ompq.PTQ.quant.quant_layer import QuantModule
@@ -148,7 +154,8 @@ def reconstruct(
         for m in modules:
             m.weight_quantizer = AdaRoundQuantizer(m.weight_quantizer, m.org_weight.data)
             m.weight_quantizer.soft_targets = True
-        optimizer = torch.optim.Adam([m.weight_quantizer.alpha for m in modules])
+        params = [m.weight_quantizer.alpha for m in modules]
+        optimizer = torch.optim.Adam(params)
         scheduler = None
     else:
         params = []
@@ -162,12 +169,16 @@ def reconstruct(
     )
     inps, outs = cache_unit_io(qnn, unit, cali_data, asym, act_quant, batch_size)
     guard = LossGuard(what=f"reconstruction loss of {desc or 'a unit'}")
+    world, rank = (dist.get_world_size(), dist.get_rank()) if world_active() else (1, 0)
     for step in progress(range(iters), desc=desc or "reconstruction", leave=False):
         idx = torch.randperm(inps.size(0))[:batch_size]
+        if world > 1:  # this rank's share of the batch every rank drew
+            idx = idx[rank * len(idx) // world : (rank + 1) * len(idx) // world]
         optimizer.zero_grad()
         err = loss_func(unit(inps[idx]), outs[idx])
         guard.observe(err, step=step)
         err.backward()
+        average_gradients(params)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()

@@ -1,6 +1,6 @@
 """Kill-and-resume of ``ompq.PTQ.main_imagenet``: ``<out>/ptq_state.pth`` after every reconstructed unit, and a
 run killed after one of them (weight or activation stage) and continued with ``--resume`` ends with the
-uninterrupted run's quantized model, bit for bit; under torchrun it refuses to start."""
+uninterrupted run's quantized model, bit for bit. (On torchrun: tests/common/test_ddp_entrypoints.py.)"""
 
 from __future__ import annotations
 
@@ -46,9 +46,11 @@ def test_resume_of_another_configuration_is_one_line(uninterrupted, tmp_path, ca
     assert stop.value.code == 2 and "iters_a" in capsys.readouterr().err
 
 
-def test_under_torchrun_with_two_processes_refuses_in_one_line(monkeypatch, tmp_path, capsys) -> None:
-    monkeypatch.setenv("WORLD_SIZE", "2")
+def test_a_process_count_that_does_not_split_the_batch_is_one_line(monkeypatch, tmp_path, capsys) -> None:
+    """Under torchrun each process computes 32 / W of every reconstruction batch: W = 3 is refused up front."""
+    monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(SystemExit) as stop:
         run_main(main_imagenet.main, [*ARGV, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
-    assert stop.value.code == 2 and "\n" not in err and "torchrun" in err and not (tmp_path / "o").exists()
+    assert stop.value.code == 2 and "\n" not in err and "does not split over 3 processes" in err
+    assert not (tmp_path / "o" / "ptq_state.pth").exists()
