@@ -210,3 +210,28 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     # (both 20.891 % on an AMD EPYC, measured); at most 2 of the 360 images may flip
     assert two.acc1 == pytest.approx(one["acc_own"], abs=0.6)
     assert compare.common_qat_unsupported("tiny_resnet") is None
+
+
+def test_haq_search_and_finetune_on_torchrun_match_one_process(tmp_path: Path) -> None:
+    """HAQ's whole row under --nproc-per-node 2: its DDPG search (each episode's fine-tune and accuracy split over 2
+    gloo processes, --sync-bn) and its own fine-tune run under torchrun, and give the one-process row's rewards in
+    every episode, the same bits, and its top-1 within 2 of the 360 validation images (the one-process fine-tune
+    normalises with float32 BatchNorm, the torchrun one with the synchronised float64 statistics)."""
+    argv = ["--quick", "--methods", "haq", "--no-common-qat"]
+    first = compare.main([*argv, "--out", str(tmp_path / "one")])
+    one = first["rows"][-1]
+    argv += ["--float-checkpoint", str(first["float_checkpoint"]), "--nproc-per-node", "2"]
+    two = compare.main([*argv, "--out", str(tmp_path / "two")])["rows"][-1]
+    assert not one.get("failed") and not two.get("failed"), (one["notes"], two["notes"])
+    assert two["search_procs"] == 2 and one["search_procs"] == 1
+    episodes = [
+        list(
+            csv.DictReader((tmp_path / run / "haq" / "search" / "qtiny_resnet_digits" / "epochs.csv").open())
+        )
+        for run in ("one", "two")
+    ]
+    assert [(r["strategy"], r["reward"]) for r in episodes[1]] == [
+        (r["strategy"], r["reward"]) for r in episodes[0]
+    ]
+    assert two["bits"] == one["bits"]
+    assert two["acc_own"] == pytest.approx(one["acc_own"], abs=0.6)
