@@ -126,9 +126,11 @@ def get_split_train_dataset(
             sampler, ds = SeededOrder(sampler, seed), SeededSamples(ds)
         if num_replicas > 1:
             sampler = BatchShareSampler(sampler, batch_size, num_replicas, rank)
+        # the training split is read twice per episode (calibration batch, fine-tune): its workers stay alive
         return DataLoader(
             ds, batch_size=batch_size // num_replicas, sampler=sampler, num_workers=n_worker,
             pin_memory=torch.cuda.is_available(), worker_init_fn=seed_worker,
+            persistent_workers=seeded and n_worker > 0,
         )  # fmt: skip
 
     return loader(aug, train_idx, True), loader(plain, val_idx, False)
