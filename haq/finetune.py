@@ -30,6 +30,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_local_rank_arg,
+    add_sync_bn_arg,
     add_threads_arg,
     apply_local_rank_flag,
     check_at_least,
@@ -128,13 +129,7 @@ def add_training_args(p: argparse.ArgumentParser, wd_default: float, arch_defaul
     g.add_argument("--honour_test_batch", action="store_true", help="use --test_batch for the val loader")
     g.add_argument("--weights", default=None, help="float weights file for --pretrained (default: published)")
     d = p.add_argument_group("distributed (torchrun; --train_batch is then per process)")
-    d.add_argument(
-        "--sync-bn",
-        "--sync_bn",
-        dest="sync_bn",
-        action="store_true",
-        help="BatchNorm statistics over the whole global batch (default: each process's share)",
-    )
+    add_sync_bn_arg(d)
     add_local_rank_arg(d, first="--local-rank")
 
 

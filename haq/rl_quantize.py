@@ -40,6 +40,7 @@ from common.runtime import (
     RunLogger,
     UsageError,
     add_local_rank_arg,
+    add_sync_bn_arg,
     add_threads_arg,
     apply_local_rank_flag,
     check_at_least,
@@ -204,13 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bitconfig", default=None, type=Path, help="bit-config file to write (default: in the output)"
     )
     d = p.add_argument_group("distributed (torchrun; --data_bsize stays the global batch)")
-    d.add_argument(
-        "--sync-bn",
-        "--sync_bn",
-        dest="sync_bn",
-        action="store_true",
-        help="BatchNorm statistics over the whole global batch (default: each process's share)",
-    )
+    add_sync_bn_arg(d)
     add_local_rank_arg(d, first="--local-rank")
     add_logging_args(p)
     return p

@@ -38,6 +38,7 @@ from common.runtime import (
     UsageError,
     add_common_args,
     add_local_rank_arg,
+    add_sync_bn_arg,
     apply_local_rank_flag,
     broadcast_module_state,
     check_at_least,
@@ -200,13 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="bit-config file fixing every block's bits (and stored thresholds); needs --n_epochs 0",
     )
     d = p.add_argument_group("DDP: a run on N processes equal to one process on the N-fold batch")
-    d.add_argument(
-        "--sync-bn",
-        "--sync_bn",
-        dest="sync_bn",
-        action="store_true",
-        help="BatchNorm statistics over the whole global batch (default: each rank's share)",
-    )
+    add_sync_bn_arg(d)
     d.add_argument(
         "--sync-act-range",
         "--sync_act_range",

@@ -40,6 +40,7 @@ from common.runtime import (
     RunLogger,
     accuracy,
     add_common_args,
+    add_sync_bn_arg,
     autocast_context,
     check_at_least,
     check_finite,
@@ -81,11 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--resume", default="", help="checkpoint file or run folder to continue from")
-    p.add_argument(
-        "--sync-bn",
-        action="store_true",
-        help="DDP: BatchNorm statistics over the whole global batch (default: each rank's share)",
-    )
+    add_sync_bn_arg(p, underscore=False, note="DDP: ")
     p.add_argument(
         "--reuse",
         action="store_true",

@@ -36,6 +36,7 @@ from .device import AMP_DTYPES, autocast_context, choose_device, make_grad_scale
 from .distributed import (
     DistInfo,
     add_local_rank_arg,
+    add_sync_bn_arg,
     all_reduce_mean,
     all_reduce_sum,
     apply_local_rank_flag,
@@ -117,6 +118,7 @@ __all__ = [
     "rng_state",
     "read_json_file",
     "add_local_rank_arg",
+    "add_sync_bn_arg",
     "apply_local_rank_flag",
     "refuse_distributed",
     "require_checkpoint",

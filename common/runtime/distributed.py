@@ -26,6 +26,7 @@ __all__ = [
     "barrier",
     "broadcast_module_state",
     "add_local_rank_arg",
+    "add_sync_bn_arg",
     "apply_local_rank_flag",
     "cleanup_distributed",
     "get_rank",
@@ -209,6 +210,21 @@ def add_local_rank_arg(
         type=int,
         default=None,
         help="as python -m torch.distributed.launch passes it: becomes LOCAL_RANK when the launcher set none",
+    )
+
+
+def add_sync_bn_arg(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, underscore: bool = True, note: str = ""
+) -> None:
+    """``--sync-bn`` (and ``--sync_bn`` with ``underscore``) into ``args.sync_bn``: BatchNorm statistics of the whole
+    global batch under torchrun (:func:`~common.runtime.ddp_sync.convert_sync_batchnorm`); ``note`` is prefixed to
+    the help."""
+    names = ["--sync-bn", "--sync_bn"] if underscore else ["--sync-bn"]
+    parser.add_argument(
+        *names,
+        dest="sync_bn",
+        action="store_true",
+        help=f"{note}BatchNorm statistics over the whole global batch (default: each process's share)",
     )
 
 

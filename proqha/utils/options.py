@@ -20,6 +20,7 @@ from typing import NoReturn
 from common.runtime import (
     UsageError,
     add_common_args,
+    add_sync_bn_arg,
     check_at_least,
     check_output_dir,
     check_output_file,
@@ -160,13 +161,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default=None,
         help="train.py: bit list from a bit-config file or a search checkpoint",
     )
-    n(
-        "--sync-bn",
-        "--sync_bn",
-        dest="sync_bn",
-        action="store_true",
-        help="train.py under torchrun: BatchNorm statistics of the whole global batch",
-    )
+    add_sync_bn_arg(p, note="train.py and search.py under torchrun: ")
     add_common_args(p, seed_default=None)
     add_logging_args(p)
     return p
