@@ -190,25 +190,23 @@ def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
 
 
 def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
-    """HAWQ-V3's searched bits fine-tuned in this process and under torchrun (2 gloo processes): same top-1."""
-    from reproduce.compare.methods.hawq import METHOD
-
-    run = compare.main(["--quick", "--methods", "hawq", "--no-common-qat", "--out", str(tmp_path / "one")])
+    """HAWQ-V3's whole row in this process and with --nproc-per-node 2 (its Hessian pass and its fine-tune under
+    torchrun, 2 gloo processes, from the same float checkpoint): the same bits and the same top-1 within 2 images."""
+    argv = ["--quick", "--methods", "hawq", "--no-common-qat"]
+    run = compare.main([*argv, "--out", str(tmp_path / "one")])
     one = run["rows"][-1]
-    layers = compare.bench_layers("tiny_resnet", 32, 10)
-    budget = compare.Budget()
-    ctx = compare.Context(
-        "tiny_resnet", "digits", 32, 10, Path(run["float_checkpoint"]), budget, layers, budget.limits(layers),
-        compare.Recipe(), quick=True, effort="smoke", nproc=2,
-    )  # fmt: skip
-    two = METHOD.finetune(ctx, Path(one["bitconfig"]), tmp_path / "two")
-    assert (tmp_path / "two" / "final.json").is_file()
+    argv += ["--float-checkpoint", str(run["float_checkpoint"]), "--nproc-per-node", "2"]
+    two = compare.main([*argv, "--out", str(tmp_path / "two")])["rows"][-1]
+    assert not one.get("failed") and not two.get("failed"), (one["notes"], two["notes"])
+    assert two["search_procs"] == 2 and (tmp_path / "two" / "hawq" / "finetune" / "final.json").is_file()
+    # the traces differ by the order of the sums over the two halves of the Hessian batch (5.2e-7 relative, measured)
+    assert two["bits"] == one["bits"]
     # The quick subset is 80 training images (--data-percentage 0.056 of 1438), which split evenly over 2 processes:
     # the runs differ by the order of floating-point sums only (the float weights of 80 images end 1.2e-6 apart,
     # tests/common/test_ddp_entrypoints.py). With 71 images (0.05, before) the sampler padded the 2-process order
     # to 72 and this near-chance model (360 val images, 0.28 points each) ended up to 2.2 points apart (measured).
     # (both 20.891 % on an AMD EPYC, measured); at most 2 of the 360 images may flip
-    assert two.acc1 == pytest.approx(one["acc_own"], abs=0.6)
+    assert two["acc_own"] == pytest.approx(one["acc_own"], abs=0.6)
     assert compare.common_qat_unsupported("tiny_resnet") is None
 
 
