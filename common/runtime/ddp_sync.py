@@ -236,8 +236,10 @@ def check_ranks_agree(tensors: Sequence[Tensor], what: str) -> None:
 def average_gradients(params: Sequence[Tensor]) -> None:
     """Replace every ``p.grad`` of ``params`` by its mean over the ranks (one all-reduce of the flattened
     gradients); for loops that step without a DDP wrapper. A no-op without a process group."""
+    if not world_active():  # checked first: one process calls this every step
+        return
     grads = [p.grad for p in params if p.grad is not None]
-    if not world_active() or not grads:
+    if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)

@@ -34,6 +34,7 @@ __all__ = [
     "init_distributed",
     "is_dist_initialized",
     "is_main_process",
+    "launched_world_size",
     "refuse_distributed",
     "unwrap_model",
     "wrap_ddp",
@@ -114,6 +115,12 @@ def init_distributed(
         backend=backend, init_method="env://", rank=rank, world_size=world_size, timeout=timeout
     )
     return DistInfo(rank, world_size, local_rank, backend)
+
+
+def launched_world_size() -> int:
+    """The process count torchrun launched (``WORLD_SIZE``, 1 without it), readable before joining the group;
+    a non-integer value is a one-line :class:`UsageError`."""
+    return _env_int("WORLD_SIZE", 1)
 
 
 def cleanup_distributed() -> None:
@@ -252,7 +259,7 @@ def refuse_distributed(prog: str) -> None:
     For the single-process entrypoints: under ``torchrun --nproc_per_node N`` they would otherwise run the
     same job N times, all writing the same files.
     """
-    world = _env_int("WORLD_SIZE", 1)
+    world = launched_world_size()
     if world > 1:
         raise UsageError(
             f"{prog} runs in one process and has no DDP support: start it without torchrun "

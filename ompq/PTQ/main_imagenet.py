@@ -19,7 +19,6 @@ search's file), ``--weights FILE``, ``--image_size``, ``--device``, ``--out``, `
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from common.runtime import (
     cleanup_distributed,
     init_distributed,
     is_main_process,
+    launched_world_size,
     load_checkpoint,
     load_state_dict_checked,
     progress,
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.use_seed:
         seed_everything(args.seed)
     device = choose_device(args.device)
-    world = int(os.environ.get("WORLD_SIZE") or 1)  # checked before joining the group: torchrun's own count
+    world = launched_world_size()  # checked before joining the group
     if RECON_BATCH % world:
         raise UsageError(
             f"the reconstruction batch of {RECON_BATCH} does not split over {world} processes (use 2, 4, 8, 16 or 32)"
@@ -344,9 +344,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if bits is not None:
         qnn.set_mixed_precision([bits[n] for n in names if n in bits])  # a block-wise list: a prefix
     cali = calibration_samples(train_loader, args.num_samples).to(device)
-    if (
-        info.distributed
-    ):  # the reconstruction draws its batches alike on every rank: rank 0's images and streams
+    # the reconstruction draws its batches alike on every rank: rank 0's images and generator streams
+    if info.distributed:
         share_rank0_calibration(cali)
     started = time.perf_counter()
     qnn.set_quant_state(True, False)

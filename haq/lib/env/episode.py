@@ -90,7 +90,7 @@ class KMeansEpisode(_Episode):
             self.model, strategy, max_iter=3, is_pruned=self.args.is_pruned, random_state=seed
         )
         if self.across_ranks:  # each rank clusters on its own; the projections after every step must agree
-            check_ranks_agree([p for p in self.model.parameters()], "the K-means-quantized weights")
+            check_ranks_agree(list(self.model.parameters()), "the K-means-quantized weights")
         if self.args.finetune_flag:
             self.finetune(optimizer, lambda: kmeans_update_model(self.model, books, free_high_bit=True))
         return self.held_out()

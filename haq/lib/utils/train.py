@@ -75,8 +75,8 @@ def evaluate(
 
 
 def _averages(meters: dict, across_ranks: bool) -> dict[str, float]:
-    for m in meters.values():
-        if across_ranks:
+    if across_ranks:
+        for m in meters.values():
             m.all_reduce()
     return {k: float(m.avg) for k, m in meters.items()}
 
