@@ -57,8 +57,9 @@ class HmqControl:
     DDP (``--sync_noise``): ``generator`` is a generator seeded alike on every rank (on the noise device)
     and ``rank``/``world_size`` place this rank in the job. Weight noise is then drawn whole and is the
     same on every rank; per-sample (activation) noise is drawn for the global batch, ``world_size`` times
-    this rank's rows, and rank ``r`` keeps rows ``r, r + W, ...``: the rows a one-process run gives the
-    samples that the rank's share of the global order holds. ``statistics_sync`` (``--sync_act_range``)
+    this rank's rows (``global_rows`` where the ranks' shares differ: the last step of an uneven split), and
+    rank ``r`` keeps rows ``r, r + W, ...``: the rows a one-process run gives the samples that the rank's
+    share of the global order holds. ``statistics_sync`` (``--sync_act_range``)
     takes the max of the activation statistics over all ranks.
     """
 
@@ -74,6 +75,7 @@ class HmqControl:
     generator: torch.Generator | None = field(default=None, repr=False)
     rank: int = 0
     world_size: int = 1
+    global_rows: int | None = None
     statistics_sync: bool = False
 
     def draw_uniform(
@@ -83,7 +85,8 @@ class HmqControl:
         if self.uniform is not None:
             return self.uniform(shape, device)
         if self.generator is not None:
-            full = (shape[0] * self.world_size, *shape[1:]) if per_sample else shape
+            rows = self.global_rows or shape[0] * self.world_size
+            full = (rows, *shape[1:]) if per_sample else shape
             gen_device = self.generator.device
             u = torch.rand(full, generator=self.generator, device=gen_device)
             if per_sample and self.world_size > 1:

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from common.data import global_batch_size, share_weight
 from common.runtime import (
     AverageMeter,
     LossGuard,
@@ -230,9 +231,11 @@ def train_epoch(
             tau = temperature(first_iteration + i)
             control.temperature = tau
         images, labels = images.to(cfg.device, non_blocking=True), labels.to(cfg.device, non_blocking=True)
+        control.global_rows = global_batch_size(loader, i)  # set only on an uneven DDP split's last step
         with autocast_context(cfg.device, cfg.amp != "none", cfg.amp):
             logits = model(images)
             loss = criterion(logits.float(), labels)
+        control.global_rows = None
         late: list[tuple[torch.Tensor, torch.Tensor]] = []
         if cfg.search and cfg.gamma > 0:
             r = expected_weight_compression(bare)
@@ -244,7 +247,8 @@ def train_epoch(
                 late = list(zip(mats, torch.autograd.grad(scaler.scale(penalty), mats), strict=True))
             else:
                 loss = loss + penalty
-        scaler.scale(loss).backward()
+        weight = share_weight(loader, i)  # != 1 only on an uneven DDP split's last step
+        scaler.scale(loss * weight if weight != 1.0 else loss).backward()
         for param, grad in late:
             param.grad = grad if param.grad is None else param.grad + grad
         if late:

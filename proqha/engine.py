@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
+from common.data import share_weight
 from common.runtime import AverageMeter, LossGuard, autocast_context, progress
 
 
@@ -57,7 +58,8 @@ def train_epoch(
         loss = F.cross_entropy(logits.float(), labels)
         guard.observe(loss, epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step
+        (loss * weight if weight != 1.0 else loss).backward()
         if clip is not None:
             nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()

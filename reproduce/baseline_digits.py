@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.data import build_datasets, build_loaders, set_loader_epoch
+from common.data import build_datasets, build_loaders, set_loader_epoch, share_weight
 from common.models import build_model
 from common.runtime import (
     AverageMeter,
@@ -226,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             with autocast_context(device, args.amp != "none", args.amp):
                 loss = criterion(model(images).float(), target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            weight = share_weight(train_loader, step)  # != 1 only on an uneven DDP split's last step
+            (loss * weight if weight != 1.0 else loss).backward()
             optimizer.step()
             scheduler.step()
             loss_m.update(loss.detach(), images.size(0))

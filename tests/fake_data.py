@@ -39,3 +39,18 @@ def fake_cifar10(root: Path, per_batch: int = 8) -> Path:
         pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]})
     )
     return root
+
+
+def digits_image_folder(root: Path, train: int, val: int = 20, size: int = 16) -> Path:
+    """The first ``train`` / ``val`` images of the embedded digits splits as an ImageFolder of PNGs
+    (``train/<digit>/*.png``, ``val/<digit>/*.png``): real, learnable images in any count."""
+    from common.data import DigitsDataset
+
+    for split, n in (("train", train), ("val", val)):
+        data = DigitsDataset(split, image_size=size)
+        for i in range(n):
+            image, label = data[i]
+            folder = root / split / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            image.save(folder / f"{i}.png")
+    return root

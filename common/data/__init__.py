@@ -9,6 +9,7 @@ Public API::
     build_image_folder(root, split, transform=None) -> ImageFolder
     subset_by_fraction(dataset, fraction, seed=0) -> Subset
     EpochSampler, SeededSamples: the train order and augmentation as functions of (seed, epoch)
+    share_weight(train_loader, step) -> W·n_r/n, the loss factor of an uneven DDP split's last step
     imagenet100_classes(src_root, n_classes=100) -> list[str]
     build_imagenet100(src_root, dst_root, n_classes=100) -> list[str]
     DigitsDataset, SyntheticDataset, CIFAR10Pickles, DataError
@@ -16,7 +17,15 @@ Public API::
 Command line: ``python -m common.data imagenet100 SRC DST`` and ``python -m common.data digits-stats``.
 """
 
-from .build import EMBEDDED, build_datasets, build_loaders, build_split, set_loader_epoch
+from .build import (
+    EMBEDDED,
+    build_datasets,
+    build_loaders,
+    build_split,
+    global_batch_size,
+    set_loader_epoch,
+    share_weight,
+)
 from .embedded import (
     DIGITS_CLASSES,
     DIGITS_SPLIT_SEED,
@@ -96,12 +105,14 @@ __all__ = [
     "digits_mean_std",
     "digits_split",
     "epoch_generator",
+    "global_batch_size",
     "has_cifar10_pickles",
     "imagenet100_classes",
     "load_image",
     "preset_names",
     "render_digit",
     "set_loader_epoch",
+    "share_weight",
     "split_dir",
     "subset_by_fraction",
 ]

@@ -217,15 +217,6 @@ def build_loaders(
         my_rank = dist.get_rank() if rank is None else int(rank)
     else:
         replicas, my_rank = 1, 0
-    padded = -len(train_ds) % replicas  # type: ignore[arg-type]
-    if padded and not drop_last and my_rank == 0:
-        log.warning(
-            "%d training images do not split evenly over %d processes: every epoch repeats the first %d of its "
-            "order (as torch's DistributedSampler pads), so its last step differs from one process's",
-            len(train_ds),  # type: ignore[arg-type]
-            replicas,
-            padded,
-        )
     train_sampler = EpochSampler(
         len(train_ds),  # type: ignore[arg-type]
         int(seed),
@@ -233,7 +224,18 @@ def build_loaders(
         num_replicas=replicas,
         rank=my_rank,
         drop_last=drop_last,
+        batch_size=batch_size,
     )
+    if train_sampler.padded and my_rank == 0:
+        log.warning(
+            "%d training images do not split evenly over %d processes, and the last global batch (%d images) "
+            "has fewer images than processes: every epoch repeats the first %d of its order (as torch's "
+            "DistributedSampler pads), so its last step differs from one process's",
+            len(train_ds),  # type: ignore[arg-type]
+            replicas,
+            train_sampler.last_global_batch(),
+            train_sampler.padded,
+        )
     train_loader = _loader(
         SeededSamples(train_ds),
         batch_size,
@@ -263,6 +265,22 @@ def build_loaders(
         generator=None,
     )
     return train_loader, val_loader
+
+
+def share_weight(loader: Any, step: int) -> float:
+    """The factor of this rank's mean loss at batch ``step`` of a pass of ``loader`` that makes DDP's gradient
+    average the one-process gradient: ``W·n_r/n`` (:meth:`~common.data.sampler.EpochSampler.share_weight`),
+    which differs from 1.0 only on the last step of a training set that does not split evenly over the ranks.
+    1.0 for any loader without an :class:`~common.data.sampler.EpochSampler`."""
+    sampler = getattr(loader, "sampler", None)
+    return sampler.share_weight(step) if isinstance(sampler, EpochSampler) else 1.0
+
+
+def global_batch_size(loader: Any, step: int) -> int | None:
+    """How many images all ranks hold together at batch ``step`` of ``loader``, where that is not ``W`` times
+    this rank's batch (the last step of an uneven DDP split); None otherwise and for other loaders."""
+    sampler = getattr(loader, "sampler", None)
+    return sampler.global_batch(step) if isinstance(sampler, EpochSampler) else None
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:

@@ -2,10 +2,14 @@
 
 :class:`EpochSampler` draws, for every epoch, one permutation of the dataset and one random 63-bit
 number per item from a generator seeded by ``(seed, epoch)`` alone. Rank ``r`` of ``W`` takes the
-items ``r, r + W, r + 2W, ...`` of that permutation (padded or cut to a multiple of ``W`` like
-:class:`torch.utils.data.DistributedSampler`), so with a per-rank batch ``b`` the ``W`` rank batches of
+items ``r, r + W, r + 2W, ...`` of that permutation, so with a per-rank batch ``b`` the ``W`` rank batches of
 step ``k`` together hold exactly items ``kWb .. (k+1)Wb - 1``: the batch a single process with batch
-``Wb`` takes at step ``k``. It yields ``(index, item_seed)`` pairs; :class:`SeededSamples` wraps the
+``Wb`` takes at step ``k``. Given ``b`` (``batch_size``), a length that ``W`` does not divide is split exactly:
+the last global batch of ``m`` items leaves rank ``r`` its ``n_r = ⌈(m - r)/W⌉`` of them, and
+:meth:`EpochSampler.share_weight` gives the factor ``W·n_r/m`` that makes DDP's average of the ranks' mean
+losses the one-process batch's mean. Only where ``m < W`` (some rank would have no last batch, and every step
+is a collective) is the order padded with its first items, as :class:`torch.utils.data.DistributedSampler`
+pads; ``drop_last`` cuts it to a multiple of ``W`` instead. It yields ``(index, item_seed)`` pairs; :class:`SeededSamples` wraps the
 dataset and loads every item with torch's CPU generator seeded by ``item_seed`` (restored afterwards),
 so random crops and flips depend on the item and the epoch only, not on the rank, the worker, the
 batch size or what ran before. Hence
@@ -43,7 +47,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     ``length``: dataset size; ``shuffle=False`` keeps the natural order (item seeds still change per
     epoch); ``num_replicas``/``rank``: the DDP world (1/0 for one process); ``drop_last``: cut the order
-    to a multiple of ``num_replicas`` instead of padding it with its first items.
+    to a multiple of ``num_replicas``; ``batch_size``: the per-rank batch of the loader, which lets an
+    uneven length split exactly (see the module docstring); without it an uneven length is padded.
     """
 
     def __init__(
@@ -55,21 +60,64 @@ class EpochSampler(Sampler[tuple[int, int]]):
         num_replicas: int = 1,
         rank: int = 0,
         drop_last: bool = False,
+        batch_size: int | None = None,
     ) -> None:
         if length < 0 or num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"bad sampler set-up: length {length}, rank {rank} of {num_replicas}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
         self.length = int(length)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
         self.drop_last = bool(drop_last)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.epoch = 0
         self.skip = 0
+        self.exact = False  # an uneven length split without padding
         if self.drop_last:
             self.per_rank = self.length // self.num_replicas
+        elif self.length % self.num_replicas == 0:
+            self.per_rank = self.length // self.num_replicas
+        elif self.batch_size is not None and self.last_global_batch() >= self.num_replicas:
+            self.exact = True
+            self.per_rank = (self.length - self.rank + self.num_replicas - 1) // self.num_replicas
         else:
             self.per_rank = -(-self.length // self.num_replicas)
+
+    @property
+    def padded(self) -> int:
+        """How many items every pass repeats to fill the ranks' shares (0 when split exactly or cut)."""
+        if self.drop_last or self.exact:
+            return 0
+        return self.per_rank * self.num_replicas - self.length
+
+    def last_global_batch(self) -> int:
+        """``m``: the items of one process's last batch of ``W·b`` (``W·b`` when the length divides)."""
+        if self.batch_size is None:
+            raise ValueError("the last global batch needs the per-rank batch size")
+        full = self.num_replicas * self.batch_size
+        return self.length % full or full
+
+    def global_batch(self, step: int) -> int | None:
+        """The size of one process's batch ``step`` (all ranks' batches together) on the last step of an exact
+        uneven split; None on every other step, where it is ``W`` times this rank's batch."""
+        if not self.exact or self.batch_size is None:
+            return None
+        return self.last_global_batch() if step == -(-self.per_rank // self.batch_size) - 1 else None
+
+    def share_weight(self, step: int) -> float:
+        """``W·n_r/n`` for this rank's batch ``step`` of a pass: its ``n_r`` of the step's ``n`` images over
+        ``W`` ranks. 1.0 except on the last step of an exact uneven split, where the shares differ by one.
+
+        A rank's mean loss times this weight, averaged over the ranks by DDP, is the global batch's mean loss.
+        """
+        m = self.global_batch(step)
+        if m is None:
+            return 1.0
+        mine = (m - self.rank + self.num_replicas - 1) // self.num_replicas
+        return self.num_replicas * mine / m
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         """The next pass is ``epoch``'s, starting after the first ``skip`` items of this rank's share."""
@@ -83,7 +131,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
         gen = epoch_generator(self.seed, epoch)
         order = torch.randperm(self.length, generator=gen) if self.shuffle else torch.arange(self.length)
         item_seeds = torch.randint(0, _MASK63, (self.length,), generator=gen, dtype=torch.int64)
-        total = self.per_rank * self.num_replicas
+        total = self.length if self.exact else self.per_rank * self.num_replicas
         if total > self.length:  # pad with the first items, as DistributedSampler does
             reps = -(-total // max(self.length, 1))
             order = order.repeat(reps)

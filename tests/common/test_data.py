@@ -465,14 +465,15 @@ def test_loaders_distributed_without_process_group():
 
 
 def test_uneven_split_over_processes_is_logged_on_rank_0(caplog):
-    """11 images over 2 processes: the order is padded with 1 repeated image (as DistributedSampler does); rank 0
-    says so once, another rank and an even split say nothing."""
-    ds = D.SyntheticDataset(11, image_size=4, transform=T.ToTensor())
+    """9 images over 2 processes in batches of 2 leave a last global batch of 1 image: the order is padded with 1
+    repeated image (as DistributedSampler does) and rank 0 says so once. Another rank, an even split, one process,
+    and 11 images (a last global batch of 3, split 2 + 1 exactly) say nothing."""
+    ds = D.SyntheticDataset(9, image_size=4, transform=T.ToTensor())
     with caplog.at_level("WARNING", logger="common.data.build"):
         tl, _ = D.build_loaders(ds, None, 2, 0, distributed=True, num_replicas=2, rank=0)
-    assert len(tl.sampler) == 6 and len(caplog.records) == 1
+    assert len(tl.sampler) == 5 and len(caplog.records) == 1
     assert (
-        "11 training images do not split evenly over 2 processes" in caplog.text and "first 1 " in caplog.text
+        "9 training images do not split evenly over 2 processes" in caplog.text and "first 1 " in caplog.text
     )
     caplog.clear()
     with caplog.at_level("WARNING", logger="common.data.build"):
@@ -481,7 +482,14 @@ def test_uneven_split_over_processes_is_logged_on_rank_0(caplog):
             D.SyntheticDataset(12, image_size=4), None, 2, 0, distributed=True, num_replicas=2, rank=0
         )
         D.build_loaders(ds, None, 2, 0)
+        eleven = [
+            D.build_loaders(D.SyntheticDataset(11, image_size=4), None, 2, 0, True, num_replicas=2, rank=r)[0]
+            for r in range(2)
+        ]
     assert not caplog.records
+    assert [len(t.sampler) for t in eleven] == [6, 5] and [len(t) for t in eleven] == [3, 3]
+    assert [D.share_weight(t, 2) for t in eleven] == [4 / 3, 2 / 3]
+    assert [D.global_batch_size(t, 2) for t in eleven] == [3, 3] and D.global_batch_size(eleven[0], 1) is None
 
 
 # ----------------------------------------------------------------------------------------------- errors

@@ -32,6 +32,50 @@ def test_rank_batches_make_up_the_one_process_batches(n: int, world: int, batch:
         assert union == sorted(one[k * world * batch : (k + 1) * world * batch])  # same items, same seeds
 
 
+@pytest.mark.parametrize("n,world,batch", [(83, 2, 8), (83, 3, 5), (11, 2, 2), (47, 2, 8), (80, 2, 8)])
+def test_uneven_split_is_exact_and_weighted_to_the_one_process_mean(n: int, world: int, batch: int) -> None:
+    """Given the per-rank batch, a length that the ranks do not divide is split without repeats; the ranks' batches
+    of every step, the last included, are the one-process batch, and DDP's average of the weighted rank means
+    is that batch's mean."""
+    one = _pairs(D.EpochSampler(n, 7))
+    samplers = [D.EpochSampler(n, 7, num_replicas=world, rank=r, batch_size=batch) for r in range(world)]
+    ranks = [_pairs(s) for s in samplers]
+    steps = -(-n // (world * batch))
+    assert sum(len(r) for r in ranks) == n and all(s.padded == 0 for s in samplers)
+    assert all(-(-len(r) // batch) == steps for r in ranks)  # every rank takes part in every step
+    values = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    for k in range(steps):
+        parts = [r[k * batch : (k + 1) * batch] for r in ranks]
+        global_batch = one[k * world * batch : (k + 1) * world * batch]
+        assert sorted(p for part in parts for p in part) == sorted(global_batch)  # same items, same seeds
+        ddp = (
+            sum(
+                s.share_weight(k) * values[[i for i, _ in part]].mean()
+                for s, part in zip(samplers, parts, strict=True)
+            )
+            / world
+        )
+        assert float(ddp) == pytest.approx(float(values[[i for i, _ in global_batch]].mean()), rel=1e-12)
+        if len({len(part) for part in parts}) > 1:
+            assert samplers[0].global_batch(k) == len(global_batch) and samplers[0].share_weight(k) > 1
+        else:
+            assert all(s.share_weight(k) == 1.0 and s.global_batch(k) is None for s in samplers)
+    skipped = D.EpochSampler(n, 7, num_replicas=world, rank=world - 1, batch_size=batch)
+    skipped.set_epoch(0, skip=batch)
+    assert _pairs(skipped) == ranks[-1][batch:]  # a mid-epoch resume takes the rest of this rank's share
+
+
+@pytest.mark.parametrize("n,world,batch", [(38, 4, 3), (9, 2, 2)])
+def test_a_last_batch_smaller_than_the_world_is_padded(n: int, world: int, batch: int) -> None:
+    """Where the last global batch has fewer items than ranks, some rank would miss a step (each is a collective):
+    the order is padded with its first items as DistributedSampler pads, and every weight is 1."""
+    samplers = [D.EpochSampler(n, 7, num_replicas=world, rank=r, batch_size=batch) for r in range(world)]
+    assert {len(s) for s in samplers} == {-(-n // world)}
+    assert samplers[0].padded == -n % world > 0
+    steps = -(-len(samplers[0]) // batch)
+    assert all(s.share_weight(k) == 1.0 and s.global_batch(k) is None for s in samplers for k in range(steps))
+
+
 def test_order_is_a_function_of_seed_and_epoch_only() -> None:
     a, b = D.EpochSampler(50, 1), D.EpochSampler(50, 1)
     first, second = _pairs(a), _pairs(a)  # a pass without set_epoch takes the next epoch

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from common.data import share_weight
 from common.runtime import AverageMeter, LossGuard, accuracy, all_reduce_sum, get_world_size, progress
 
 
@@ -45,7 +46,8 @@ def train_epoch(
         out = model(inputs)
         loss = criterion(out, targets)
         guard.observe(loss, epoch=epoch, step=step)
-        objective = loss
+        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step (build_loaders)
+        objective = loss * weight if weight != 1.0 else loss
         if world > 1:
             share = torch.tensor(float(targets.shape[0]), dtype=torch.float64, device=loss.device)
             objective = loss * (share * world / all_reduce_sum(share)).to(loss.dtype)
