@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .embedded import DigitsDataset, SyntheticDataset
 from .errors import DataError, show_path
 from .folders import VAL_ALIASES, CIFAR10Pickles, build_image_folder, has_cifar10_pickles
-from .sampler import EpochSampler, SeededSamples
+from .sampler import EpochSampler, SeededSamples, ShardSampler
 from .subsets import subset_by_fraction
 from .transforms import build_transforms
 
@@ -197,8 +197,9 @@ def build_loaders(
     batch ``W*b`` takes. ``num_replicas`` and ``rank`` default to the initialised process group; pass
     both to build the loaders without one. ``train_loader.dataset`` is the dataset wrapped in
     :class:`~common.data.sampler.SeededSamples` (its attributes are forwarded). Val is never shuffled;
-    every rank sees the whole val set unless ``distributed_val`` (then a non-shuffling
-    DistributedSampler, which pads with repeated items). ``persistent_workers`` is on only when
+    every rank sees the whole val set unless ``distributed_val`` (then rank ``r`` of ``W`` reads items
+    ``r, r + W, ...``, each item once: :class:`~common.data.sampler.ShardSampler`; its loop must not step
+    collectively, as the shares may differ by a batch). ``persistent_workers`` is on only when
     ``workers > 0``; ``pin_memory`` defaults to whether CUDA is available.
     """
     if batch_size < 1 or workers < 0:
@@ -250,7 +251,7 @@ def build_loaders(
     if val_ds is None:
         return train_loader, None
     val_sampler = (
-        DistributedSampler(val_ds, num_replicas=num_replicas, rank=rank, shuffle=False)
+        ShardSampler(len(val_ds), replicas, my_rank)  # type: ignore[arg-type]
         if distributed and distributed_val
         else None
     )

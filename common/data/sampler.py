@@ -31,7 +31,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["BatchShareSampler", "EpochSampler", "SeededOrder", "SeededSamples", "epoch_generator"]
+__all__ = [
+    "BatchShareSampler",
+    "EpochSampler",
+    "SeededOrder",
+    "SeededSamples",
+    "ShardSampler",
+    "epoch_generator",
+]
 
 _MASK63 = (1 << 63) - 1
 
@@ -256,3 +263,23 @@ class SeededOrder(Sampler[tuple[int, int]]):
         seeds = torch.randint(0, _MASK63, (len(order),), generator=epoch_generator(self.seed, self.passes))
         self.passes += 1
         return iter(zip(order, seeds.tolist(), strict=True))
+
+
+class ShardSampler(Sampler[int]):
+    """Rank ``r`` of ``W``'s items ``r, r + W, r + 2W, ...`` of ``0 .. length - 1``, in order and without padding.
+
+    For evaluation split over the ranks (summed counts): every item is read exactly once, where
+    :class:`torch.utils.data.DistributedSampler` repeats the first items to equal the shares, which counts
+    them twice. The shares may differ by one batch, so the loop over it must not step collectively.
+    """
+
+    def __init__(self, length: int, num_replicas: int, rank: int) -> None:
+        if length < 0 or num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"bad shard: length {length}, rank {rank} of {num_replicas}")
+        self.length, self.num_replicas, self.rank = int(length), int(num_replicas), int(rank)
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.length, self.num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.length, self.num_replicas))

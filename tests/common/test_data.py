@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DistributedSampler, SequentialSampler, Subset
+from torch.utils.data import SequentialSampler, Subset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import transforms as T
 
@@ -458,8 +458,12 @@ def test_loaders_distributed_without_process_group():
         D.set_loader_epoch(tl, 1)
         assert [i for i, _ in tl.sampler] != first
     assert sorted(seen[0] + seen[1]) == list(range(10))
-    _, vl = D.build_loaders(ds, ds, 2, 0, True, 0, num_replicas=2, rank=1, distributed_val=True)
-    assert isinstance(vl.sampler, DistributedSampler) and not vl.sampler.shuffle
+    odd = D.SyntheticDataset(7, image_size=4, transform=T.ToTensor())
+    shards = [
+        list(D.build_loaders(ds, odd, 2, 0, True, 0, num_replicas=3, rank=r, distributed_val=True)[1].sampler)
+        for r in range(3)
+    ]
+    assert shards == [[0, 3, 6], [1, 4], [2, 5]]  # each val image read once, in order, none repeated
     with pytest.raises(RuntimeError):
         D.build_loaders(ds, ds, 2, 0, distributed=True)
 
