@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .embedded import DigitsDataset, SyntheticDataset
 from .errors import DataError, show_path
 from .folders import VAL_ALIASES, CIFAR10Pickles, build_image_folder, has_cifar10_pickles
-from .sampler import EpochSampler, SeededSamples, ShardSampler
+from .sampler import BatchShareSampler, EpochSampler, SeededSamples, ShardSampler
 from .subsets import subset_by_fraction
 from .transforms import build_transforms
 
@@ -270,11 +270,11 @@ def build_loaders(
 
 def share_weight(loader: Any, step: int) -> float:
     """The factor of this rank's mean loss at batch ``step`` of a pass of ``loader`` that makes DDP's gradient
-    average the one-process gradient: ``W·n_r/n`` (:meth:`~common.data.sampler.EpochSampler.share_weight`),
-    which differs from 1.0 only on the last step of a training set that does not split evenly over the ranks.
-    1.0 for any loader without an :class:`~common.data.sampler.EpochSampler`."""
+    average the one-process gradient: ``W·n_r/n``, which differs from 1.0 only on the last step of a training set
+    that does not split evenly over the ranks (:meth:`~common.data.sampler.EpochSampler.share_weight`,
+    :meth:`~common.data.sampler.BatchShareSampler.share_weight`); 1.0 for a loader with another sampler."""
     sampler = getattr(loader, "sampler", None)
-    return sampler.share_weight(step) if isinstance(sampler, EpochSampler) else 1.0
+    return sampler.share_weight(step) if isinstance(sampler, (EpochSampler, BatchShareSampler)) else 1.0
 
 
 def global_batch_size(loader: Any, step: int) -> int | None:

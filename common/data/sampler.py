@@ -230,6 +230,17 @@ class BatchShareSampler(Sampler[int]):
         start, stop = self.share(last)
         return full * (self.global_batch // self.num_replicas) + stop - start
 
+    def share_weight(self, step: int) -> float:
+        """``W·n_r/m`` for this rank's batch ``step``: its ``n_r`` of the step's ``m`` images over ``W`` ranks
+        (1.0 where the global batch splits evenly). A rank's mean loss times this, averaged over the ranks by
+        DDP, is the one-process batch's mean loss."""
+        total = len(self.base)  # type: ignore[arg-type]
+        m = min(self.global_batch, total - step * self.global_batch)
+        if m <= 0 or m % self.num_replicas == 0:
+            return 1.0
+        start, stop = self.share(m)
+        return self.num_replicas * (stop - start) / m
+
     def __iter__(self) -> Iterator[int]:
         order = list(self.base)
         for begin in range(0, len(order), self.global_batch):

@@ -178,8 +178,13 @@ def test_batch_shares_concatenate_to_the_one_process_batches(n: int, world: int,
         assert len(items) == len(share)
         per_rank.append(list(iter(torch.utils.data.BatchSampler(items, batch // world, drop_last=False))))
     assert {len(b) for b in per_rank} == {len(one)}
+    values = torch.randn(200, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     for k, want in enumerate(one):
         assert [i for r in range(world) for i in per_rank[r][k]] == want
+        # DDP's average of the weighted rank means is the one-process batch's mean, the uneven last step too
+        weights = [D.BatchShareSampler(_subset(n, 3), batch, world, r).share_weight(k) for r in range(world)]
+        ddp = sum(w * values[per_rank[r][k]].mean() for r, w in enumerate(weights)) / world
+        assert float(ddp) == pytest.approx(float(values[want].mean()), rel=1e-12)
     with pytest.raises(ValueError, match="does not split"):
         D.BatchShareSampler(_subset(n, 3), 10, 3, 0)
 

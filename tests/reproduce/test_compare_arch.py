@@ -189,15 +189,22 @@ def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
     assert "## tiny_resnet_digits_smoke" in readme and f"{table['HAWQ-V3']['top1_own']} ± " in readme
 
 
-def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
-    """HAWQ-V3's whole row in this process and with --nproc-per-node 2 (its Hessian pass and its fine-tune under
-    torchrun, 2 gloo processes, from the same float checkpoint): the same bits and the same top-1 within 2 images."""
-    argv = ["--quick", "--methods", "hawq", "--no-common-qat"]
+def _one_and_two_processes(tmp_path: Path, method: str) -> tuple[dict, dict]:
+    """``method``'s quick row in this process (``one/``), then with --nproc-per-node 2 from the same float
+    checkpoint (``two/``); both must have run."""
+    argv = ["--quick", "--methods", method, "--no-common-qat"]
     run = compare.main([*argv, "--out", str(tmp_path / "one")])
     one = run["rows"][-1]
     argv += ["--float-checkpoint", str(run["float_checkpoint"]), "--nproc-per-node", "2"]
     two = compare.main([*argv, "--out", str(tmp_path / "two")])["rows"][-1]
     assert not one.get("failed") and not two.get("failed"), (one["notes"], two["notes"])
+    return one, two
+
+
+def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
+    """HAWQ-V3's whole row in this process and with --nproc-per-node 2 (its Hessian pass and its fine-tune under
+    torchrun, 2 gloo processes, from the same float checkpoint): the same bits and the same top-1 within 2 images."""
+    one, two = _one_and_two_processes(tmp_path, "hawq")
     assert two["search_procs"] == 2 and (tmp_path / "two" / "hawq" / "finetune" / "final.json").is_file()
     # the traces differ by the order of the sums over the two halves of the Hessian batch (5.2e-7 relative, measured)
     assert two["bits"] == one["bits"]
@@ -216,12 +223,7 @@ def test_haq_search_and_finetune_on_torchrun_match_one_process(tmp_path: Path) -
     rewards in every episode and the same bits. The fine-tune's top-1 is not compared: its 23 steps at 32 px are
     chaotic in float32 (34.82 % vs 35.93 % in one CI run, 34.26 % vs 34.54 % in another, measured), and
     haq.finetune's DDP equality is tested where it is well conditioned (tests/common/test_ddp_entrypoints.py)."""
-    argv = ["--quick", "--methods", "haq", "--no-common-qat"]
-    first = compare.main([*argv, "--out", str(tmp_path / "one")])
-    one = first["rows"][-1]
-    argv += ["--float-checkpoint", str(first["float_checkpoint"]), "--nproc-per-node", "2"]
-    two = compare.main([*argv, "--out", str(tmp_path / "two")])["rows"][-1]
-    assert not one.get("failed") and not two.get("failed"), (one["notes"], two["notes"])
+    one, two = _one_and_two_processes(tmp_path, "haq")
     assert two["search_procs"] == 2 and one["search_procs"] == 1
     episodes = [
         list(

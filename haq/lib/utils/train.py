@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from common.data import share_weight
-from common.runtime import AverageMeter, LossGuard, accuracy, all_reduce_sum, get_world_size, progress
+from common.runtime import AverageMeter, LossGuard, accuracy, get_world_size, progress
 
 
 def train_epoch(
@@ -27,10 +27,10 @@ def train_epoch(
 ) -> dict[str, float]:
     """One epoch in train mode; returns running-average ``loss``, ``top1``, ``top5`` over the epoch.
 
-    ``across_ranks`` (the search under torchrun, where each rank reads its share of every global batch and
-    ``model`` is DDP-wrapped): rank ``r``'s loss is weighted by ``W·n_r/N`` (its ``n_r`` of the step's ``N``
-    images, ``W`` ranks), so DDP's gradient average is the gradient of the global batch's mean loss even where
-    the shares differ in size, and the averages returned cover every rank's images.
+    Under DDP each rank's loss is weighted by ``W·n_r/N`` (its ``n_r`` of the step's ``N`` images, ``W`` ranks;
+    :func:`common.data.share_weight` reads it from the loader's sampler), so DDP's gradient average is the
+    gradient of the global batch's mean loss even where the shares differ in size. ``across_ranks``: the
+    averages returned cover every rank's images.
 
     A NaN/inf loss raises :class:`~common.runtime.NonFiniteLossError` at the end of the epoch (where the
     averages are read anyway), naming ``epoch``, the step and ``guard``'s checkpoint; pass the caller's
@@ -38,7 +38,6 @@ def train_epoch(
     """
     guard = guard if guard is not None else LossGuard()
     criterion = nn.CrossEntropyLoss()
-    world = get_world_size() if across_ranks else 1
     model.train()
     meters = {k: AverageMeter(k) for k in ("loss", "top1", "top5")}
     for step, (inputs, targets) in enumerate(progress(loader, desc=desc, leave=False)):
@@ -46,19 +45,15 @@ def train_epoch(
         out = model(inputs)
         loss = criterion(out, targets)
         guard.observe(loss, epoch=epoch, step=step)
-        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step (build_loaders)
-        objective = loss * weight if weight != 1.0 else loss
-        if world > 1:
-            share = torch.tensor(float(targets.shape[0]), dtype=torch.float64, device=loss.device)
-            objective = loss * (share * world / all_reduce_sum(share)).to(loss.dtype)
+        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step
         optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         optimizer.step()
         if after_step is not None:
             after_step()
         _update(meters, loss, out, targets)
     guard.check()
-    return _averages(meters, world > 1)
+    return _averages(meters, across_ranks and get_world_size() > 1)
 
 
 @torch.no_grad()
