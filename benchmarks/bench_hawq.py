@@ -12,9 +12,10 @@ Two measurements, printed as Markdown tables:
     failed.
 
 (b) **Hessian trace.** Hutchinson traces of a small model (``tiny_resnet`` by default) on one batch with the same
-    number of Rademacher probes (``tol = 0``, so every probe runs): ``hawq.hessian.hessian_traces`` in its two
+    number of Rademacher probes (``tol = 0``, so every probe runs): ``hawq.hessian.hessian_traces`` in its three
     modes (``joint``: every layer's trace from one Hessian-vector product per probe; ``per_layer``: exact
-    per-layer blocks, one double-backward per layer and probe) against PyHessian's ``hessian(...).trace()``,
+    per-layer blocks, one double-backward per layer and probe; ``ggn``: the blocks of a piecewise-linear network
+    from one first-order backward per probe, timed when the model is one) against PyHessian's ``hessian(...).trace()``,
     which computes the trace of the whole Hessian over the parameters that require grad. For a like-for-like
     cost, PyHessian is given the same conv/linear weights (the other parameters are frozen) and runs every probe
     (``tol=-inf``: its stop test divides by the running mean without ``abs``, so ``tol=0`` stops after two probes
@@ -22,8 +23,9 @@ Two measurements, printed as Markdown tables:
     tool's set-up (forward and the ``create_graph`` backward).
 
 The last lines are ``per_layer_over_pyhessian=…`` (all layers' traces, one product per probe, over PyHessian's
-trace; printed when PyHessian is installed, ``pip install -e '.[bench]'``; ``exact_blocks_over_pyhessian=…`` and,
-with ``--before-rev``, ``before_per_layer_over_joint=…`` come just before), then ``qat_over_float_<scheme>=…`` for
+trace; printed when PyHessian is installed, ``pip install -e '.[bench]'``; ``exact_blocks_over_pyhessian=…``,
+``ggn_over_pyhessian=…`` and, with ``--before-rev``, ``before_per_layer_over_joint=…`` and
+``before_per_layer_over_ggn=…`` come just before), then ``qat_over_float_<scheme>=…`` for
 every scheme and, last, ``qat_over_float=…`` (median CPU time of the Q-ResNet18 step of the first scheme over the
 float step's; the same figure as ``qat_over_float_<first scheme>``).
 
@@ -61,7 +63,8 @@ from sidebyside import (
 from torch import nn
 
 from common.models import build_model
-from common.runtime import autocast_context, choose_device
+from common.runtime import UsageError, autocast_context, choose_device
+from hawq.gauss_newton import check_piecewise_linear
 from hawq.hessian import hessian_traces, select_layers
 from hawq.utils.models import build_quantized_model
 from hawq.utils.quant_config import QuantSettings, configure_quant_modules, scheme_module_bits
@@ -212,6 +215,12 @@ def hessian_timings(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[s
         "hawq.hessian (joint)": ours("joint"),
         "hawq.hessian (per_layer)": ours("per_layer"),
     }
+    try:
+        check_piecewise_linear(model)
+    except UsageError as exc:
+        notes["hawq.hessian (ggn)"] = f"not timed: {exc}"
+    else:
+        sides["hawq.hessian (ggn)"] = ours("ggn")
     if args.device.type != "cpu":  # the probes drawn on the host, as before probe_rng existed
         label = "hawq.hessian (joint, host probes)"
         sides[label] = ours("joint", "cpu", label)
@@ -322,10 +331,15 @@ def main() -> None:
             ref = timings["PyHessian trace()"]
             exact = median_ratio(timings["hawq.hessian (per_layer)"], ref, args.device)
             print(f"\nexact_blocks_over_pyhessian={exact:.3f}")
+            ggn = timings.get("hawq.hessian (ggn)")
+            if ggn is not None:
+                print(f"ggn_over_pyhessian={median_ratio(ggn, ref, args.device):.3f}")
             if args.before_rev:
                 old_side = timings[f"hawq.hessian at {args.before_rev} (per_layer)"]
                 gain = median_ratio(old_side, timings["hawq.hessian (joint)"], args.device)
                 print(f"before_per_layer_over_joint={gain:.3f}")
+                if ggn is not None:
+                    print(f"before_per_layer_over_ggn={median_ratio(old_side, ggn, args.device):.3f}")
             ratios.append(
                 f"per_layer_over_pyhessian={median_ratio(timings['hawq.hessian (joint)'], ref, args.device):.3f}"
             )

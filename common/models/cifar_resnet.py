@@ -13,6 +13,9 @@ from torch import nn
 class PadShortcut(nn.Module):
     """Option-A shortcut: subsample by ``stride`` and zero-pad the channel dimension."""
 
+    #: a linear map of its input (``hawq.gauss_newton`` reads this)
+    piecewise_linear = True
+
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.stride = stride

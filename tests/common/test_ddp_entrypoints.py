@@ -234,6 +234,12 @@ def _jobs(root: Path, bits: Path) -> dict[str, dict[str, Any]]:
             "one": [*HESSIAN, "--out", f"{root}/hess_one.json"],
             "traces": ("hess_ddp.json", "hess_one.json"),
         },
+        "hawq_hessian_ggn": {  # one first-order backward per probe: each rank takes its rows of the output signs
+            "module": "hawq.hessian",
+            "ddp": [*HESSIAN, "--mode", "ggn", "--out", f"{root}/hess_ggn_ddp.json"],
+            "one": [*HESSIAN, "--mode", "ggn", "--out", f"{root}/hess_ggn_one.json"],
+            "traces": ("hess_ggn_ddp.json", "hess_ggn_one.json"),
+        },
         "hawq_search": {
             "module": "hawq.search",
             "ddp": [*search, "--out", f"{root}/search_ddp/bits.json"],
@@ -423,7 +429,7 @@ def test_two_processes_equal_one_process(runs, entry: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
-@pytest.mark.parametrize("entry", ["hawq_hessian", "hawq_search"])
+@pytest.mark.parametrize("entry", ["hawq_hessian", "hawq_hessian_ggn", "hawq_search"])
 def test_hessian_on_two_processes_equals_one_process(runs, entry: str) -> None:
     """Each rank reads half of every Hessian batch and the products are summed over the ranks: the traces are the
     one-process ones up to the order of the sums, and HAWQ's search writes the same bit config from rank 0."""

@@ -169,7 +169,7 @@ def test_standard_error_formula() -> None:
 
 def test_joint_is_the_default_everywhere() -> None:
     """Changed: the default used to be per_layer; the one-product estimator (joint) is the default now."""
-    assert hessian.DEFAULT_MODE == "joint" and set(hessian.MODES) == {"joint", "per_layer"}
+    assert hessian.DEFAULT_MODE == "joint" and set(hessian.MODES) == {"joint", "per_layer", "ggn"}
     assert inspect.signature(hessian_traces).parameters["mode"].default == "joint"
     for parser, argv in (
         (hessian.build_parser(), ["--arch", "a", "--data", "d", "--out", "o.json"]),
@@ -178,7 +178,9 @@ def test_joint_is_the_default_everywhere() -> None:
     ):  # fmt: skip
         assert parser.parse_args(argv).mode == "joint"
         text = " ".join(parser.format_help().split())
-        assert "joint (default)" in text and "per_layer: the exact diagonal block" in text
+        assert (
+            "joint (default)" in text and "per_layer: the exact diagonal block" in text and "ggn: the" in text
+        )
 
 
 def test_cli_json_reports_stderr(tmp_path) -> None:
