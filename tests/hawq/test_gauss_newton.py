@@ -227,5 +227,10 @@ def test_ggn_on_the_registered_tiny_resnet_matches_exact_blocks() -> None:
 
         block = torch.func.hessian(loss)(params[key]).reshape(params[key].numel(), -1)
         exact, t = float(block.trace()), traces[name]
-        assert abs(t.trace_sum - exact) <= 3 * t.trace_sum_stderr, (name, t.trace_sum, exact, t.trace_sum_stderr)
+        assert abs(t.trace_sum - exact) <= 3 * t.trace_sum_stderr, (
+            name,
+            t.trace_sum,
+            exact,
+            t.trace_sum_stderr,
+        )
         assert t.trace_sum_stderr < 0.03 * exact
