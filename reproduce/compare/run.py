@@ -52,7 +52,15 @@ from common.runtime import (
 from common.runtime.errors import UsageError
 from reproduce.compare.budget import PINNED_BITS, Budget, bench_layers, measure, pinned_layers, within
 from reproduce.compare.common_qat import common_qat_unsupported, finetune_common
-from reproduce.compare.launch import distributed, world_size
+from reproduce.compare.launch import (
+    amp_flags,
+    distributed,
+    loader_workers,
+    per_process_batch,
+    run_step,
+    sync_bn_flags,
+    world_size,
+)
 from reproduce.compare.method import Context, Recipe
 from reproduce.compare.methods import NAMES, load_method
 from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
@@ -133,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--nproc-per-node",
         type=int,
         default=1,
-        help="launch the common QAT fine-tunes (HAWQ-V3's own included) with torchrun and N processes "
-        "(gloo on CPU, NCCL with --device cuda); the other steps run in this process",
+        help="launch every training step with torchrun and N processes (gloo on CPU, NCCL with --device cuda): the "
+        "float model, the common QAT fine-tunes, the methods' own fine-tunes and HAWQ-V3's, HAQ's, HMQ's and ProQHA's "
+        "searches; HAWQ-V3's ILP and OMPQ's feature extraction and LP run in this process",
     )
     p.add_argument(
         "--torchrun-args",
@@ -180,23 +189,47 @@ def _fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
+def _float_checkpoint(args: argparse.Namespace) -> Path:
+    """``--float-checkpoint``, or where the orchestrator's own float model is written."""
     if args.float_checkpoint is not None:
         if not args.float_checkpoint.is_file():
             raise UsageError(f"--float-checkpoint {args.float_checkpoint}: no such file")
+        return args.float_checkpoint
+    return args.out / "float" / "checkpoint.pth.tar"
+
+
+#: the float model's global batch (``reproduce.baseline_digits``' default in one process)
+FLOAT_BATCH = 64
+
+
+def _float_model(args: argparse.Namespace, ctx: Context) -> float | None:
+    """The float model's val top-1: read from ``--float-checkpoint``'s ``final.json`` (None without one), or
+    trained by ``reproduce.baseline_digits`` (under torchrun with the other training steps, its global batch
+    :data:`FLOAT_BATCH` split over the processes)."""
+    if args.float_checkpoint is not None:
         final = args.float_checkpoint.parent / "final.json"
         acc = json.loads(final.read_text(encoding="utf-8")).get("val_acc1") if final.is_file() else None
-        return args.float_checkpoint, None if acc is None else float(acc)
+        return None if acc is None else float(acc)
     from reproduce import baseline_digits
 
-    folder = args.out / "float"
+    folder = ctx.float_checkpoint.parent
     epochs = 1 if args.quick else args.baseline_epochs
+    try:
+        batch = per_process_batch(ctx, FLOAT_BATCH)
+    except ValueError as exc:
+        raise UsageError(f"the float model's {exc}; train it elsewhere and pass --float-checkpoint") from None
 
     def train() -> dict[str, Any]:
-        result = baseline_digits.main(
-            ["--arch", args.arch, "--data", args.data, "--image-size", str(args.image_size),
-             "--epochs", str(epochs), "--out", str(folder), "--device", args.device, "--seed", str(args.seed), "--resume", str(folder) if (folder / "checkpoint.pth.tar").exists() else ""]
-        )  # fmt: skip
+        resume = str(folder) if ctx.float_checkpoint.exists() else ""
+        argv = [
+            "--arch", args.arch, "--data", args.data, "--image-size", str(args.image_size), "--epochs", str(epochs),
+            "--batch-size", str(batch), "--workers", str(loader_workers(ctx)),
+            *sync_bn_flags(ctx), *amp_flags(ctx), "--out", str(folder), "--device", args.device,
+            "--seed", str(args.seed), "--resume", resume,
+        ]  # fmt: skip
+        result = run_step(ctx, "reproduce.baseline_digits", argv, baseline_digits.main)
+        if result is None:  # ran under torchrun: rank 0 wrote final.json
+            result = json.loads((folder / "final.json").read_text(encoding="utf-8"))
         return {"val_acc1": result["val_acc1"], "epochs": epochs}
 
     key = {
@@ -206,8 +239,7 @@ def _float_model(args: argparse.Namespace) -> tuple[Path, float | None]:
         "data": args.data,
         "image_size": args.image_size,
     }
-    result = _step(folder, key, args.force, train)
-    return folder / "checkpoint.pth.tar", float(result["val_acc1"])
+    return float(_step(folder, key, args.force, train)["val_acc1"])
 
 
 def _cost_row(ctx: Context, bitconfig: Path) -> dict[str, Any]:
@@ -441,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     total = 2 + len(names)
     print(f"[compare 1/{total}] float {args.arch} on {args.data}", flush=True)
-    checkpoint, float_acc = _float_model(args)
+    checkpoint = _float_checkpoint(args)
     layers = bench_layers(args.arch, args.image_size, num_classes)
     budget = Budget(args.wbits, args.abits)
     ctx = Context(
@@ -450,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.common_acts, "smoke" if args.quick else args.effort, args.nproc_per_node, args.workers, args.amp,
         tuple(shlex.split(args.torchrun_args)), args.compile,
     )  # fmt: skip
+    float_acc = _float_model(args, ctx)
     limits = ctx.limits
     print(
         f"budget: {budget.describe()}: avg weight bits <= {limits.avg_wbits:.3f}, "

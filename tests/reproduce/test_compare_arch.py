@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,25 @@ def test_haq_search_and_finetune_on_torchrun_match_one_process(tmp_path: Path) -
     assert (tmp_path / "two" / "haq" / "finetune" / "checkpoint.pth.tar").is_file() and 0 < two[
         "acc_own"
     ] < 100
+
+
+def test_float_model_trains_on_torchrun(tmp_path: Path) -> None:
+    """Without --float-checkpoint the orchestrator trains the float model itself, and with --nproc-per-node 2 it
+    does so under torchrun like every other training step: the global batch of 64 as 2 x 32 with --sync-bn, the
+    top-1 read back from rank 0's final.json, close to the one-process model's (the runs differ by the order of
+    floating-point sums)."""
+    accs = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"procs{nproc}"
+        args = compare.build_parser().parse_args(["--quick", "--out", str(out), "--image-size", "8"])
+        checkpoint = out / "float" / "checkpoint.pth.tar"
+        assert compare._float_checkpoint(args) == checkpoint
+        ctx = compare.Context(
+            "tiny_resnet", "digits", 8, 10, checkpoint, compare.Budget(), [], None, compare.Recipe(), nproc=nproc
+        )
+        accs[nproc] = compare._float_model(args, ctx)
+        settings = json.loads((out / "float" / "args.json").read_text())
+        assert settings["batch_size"] == 64 // nproc and settings["sync_bn"] == (nproc == 2)
+        assert checkpoint.is_file()
+    assert 10 < accs[1] < 100
+    assert accs[2] == pytest.approx(accs[1], abs=1.0)
