@@ -253,7 +253,16 @@ def test_float_model_trains_on_torchrun(tmp_path: Path) -> None:
         checkpoint = out / "float" / "checkpoint.pth.tar"
         assert compare._float_checkpoint(args) == checkpoint
         ctx = compare.Context(
-            "tiny_resnet", "digits", 8, 10, checkpoint, compare.Budget(), [], None, compare.Recipe(), nproc=nproc
+            "tiny_resnet",
+            "digits",
+            8,
+            10,
+            checkpoint,
+            compare.Budget(),
+            [],
+            None,
+            compare.Recipe(),
+            nproc=nproc,
         )
         accs[nproc] = compare._float_model(args, ctx)
         settings = json.loads((out / "float" / "args.json").read_text())
