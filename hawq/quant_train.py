@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="default 224 (32 for digits); inceptionv3: 299 (75 for digits), at least 75",
     )
     new.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    new.add_argument("--dali", action="store_true", help=DALI_HELP)
     add_threads_arg(new)
     new.add_argument(
         "--amp", default="none", choices=("none", "bf16", "fp16"), help="autocast for the float ops"
@@ -282,11 +283,33 @@ def check_args(args: argparse.Namespace, dash: str = "-") -> None:
     resolve_arch(args.arch)
 
 
-def build_data(args: argparse.Namespace, world: int) -> tuple[Any, Any, int, int]:
+#: ``--dali``'s help (HAWQ-V3's and OMPQ's QAT)
+DALI_HELP = (
+    "read the ImageFolder root --data with NVIDIA DALI (GPU decoding with --device cuda; pip install -e "
+    "'.[dali]'): its own order and augmentation, not the seeded torchvision stream (common/data/dali.py)"
+)
+
+
+def build_data(
+    args: argparse.Namespace, world: int, device: torch.device | None = None, rank: int = 0
+) -> tuple[Any, Any, int, int]:
     digits = str(args.data) in ("digits", "synthetic")
     inception = args.arch == "inceptionv3"  # HAWQ-V3: 299 crops, eval Resize(342) (§4.5)
     size = args.image_size or ((75 if inception else 32) if digits else (299 if inception else 224))
     preset = "digits" if digits else ("inception" if inception else "imagenet")
+    if getattr(args, "dali", False):
+        from common.data.dali import build_dali_loaders
+
+        if digits or str(args.data).startswith("cifar10:"):
+            raise UsageError(f"--dali reads an ImageFolder root, not --data {args.data}")
+        if args.data_percentage != 1:
+            raise UsageError("--dali reads the whole training set; --data-percentage must be 1")
+        per_rank = max(1, int(args.batch_size / world))
+        train_loader, val_loader = build_dali_loaders(
+            args.data, preset=preset, image_size=size, batch_size=per_rank, threads=args.workers,
+            device=device or torch.device("cpu"), seed=args.seed or 0, rank=rank, world=world,
+        )  # fmt: skip
+        return train_loader, val_loader, len(train_loader.dataset.classes), size
     train_ds, val_ds, classes = build_datasets(
         args.data, preset=preset, image_size=size, train_fraction=args.data_percentage, seed=args.seed
     )
@@ -613,7 +636,7 @@ def run(
     )
     if args.seed is not None:
         seed_everything(args.seed, dist.rank, deterministic=True)
-    train_loader, val_loader, classes, size = build_data(args, dist.world_size)
+    train_loader, val_loader, classes, size = build_data(args, dist.world_size, device, dist.rank)
     model, notes = build_model(args, classes, size)
     check_supported_bits(model)
     set_ddp_sync(model, getattr(args, "sync_bn", False), getattr(args, "sync_act_range", False))

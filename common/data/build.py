@@ -287,9 +287,15 @@ def global_batch_size(loader: Any, step: int) -> int | None:
 def set_loader_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:
     """Make the loader's next pass the one of ``epoch``, starting after its first ``skip_batches`` batches.
 
-    Works with an :class:`~common.data.sampler.EpochSampler` (the train loaders of :func:`build_loaders`)
-    and a DistributedSampler (``skip_batches`` must then be 0); a no-op for other samplers.
+    Works with an :class:`~common.data.sampler.EpochSampler` (the train loaders of :func:`build_loaders`),
+    a DistributedSampler (``skip_batches`` must then be 0) and a loader with its own ``set_epoch(epoch,
+    skip_batches)`` (:class:`common.data.dali.DaliLoader`); a no-op for other samplers.
     """
+    from .dali import DaliLoader
+
+    if isinstance(loader, DaliLoader):
+        loader.set_epoch(epoch, skip_batches)
+        return
     sampler = getattr(loader, "sampler", None)
     if isinstance(sampler, EpochSampler):
         sampler.set_epoch(epoch, skip=int(skip_batches) * int(loader.batch_size or 1))

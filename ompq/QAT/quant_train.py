@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--teacher_checkpoint", default=None)
     new.add_argument("--image_size", type=int, default=None, help="default 224 (32 for digits)")
     new.add_argument("--device", default="auto")
+    new.add_argument("--dali", action="store_true", help=hawq_qt.DALI_HELP)
     new.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
     new.add_argument(
         "--round_folded_input", action="store_true", help="hawq.quant_train --round-folded-input"

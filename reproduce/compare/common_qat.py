@@ -103,7 +103,9 @@ def quant_train_argv(ctx: Context, bitconfig: Path, out: Path) -> list[str]:
         argv += ["--compile"]
     if ctx.common_acts == "unsigned":
         argv += ["--asymmetric-acts-below", "8"]
-    if ctx.quick:  # 80 of digits' 1438 training images: an even count, so 2 processes need no padding
+    if ctx.dali:
+        argv += ["--dali"]  # the whole training set: DALI's reader takes no subset
+    elif ctx.quick:  # 80 of digits' 1438 training images: an even count, so 2 processes need no padding
         argv += ["--data-percentage", "0.056"]
     return argv
 

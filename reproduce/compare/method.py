@@ -78,6 +78,8 @@ class Context:
     torchrun_args: tuple[str, ...] = ()
     #: ``torch.compile`` of the common QAT path's model (``hawq.quant_train --compile``)
     compile: bool = False
+    #: the common QAT path and OMPQ's QAT read the ImageFolder through NVIDIA DALI (``--dali``)
+    dali: bool = False
 
 
 @dataclass

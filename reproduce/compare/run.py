@@ -61,7 +61,7 @@ from reproduce.compare.launch import (
     sync_bn_flags,
     world_size,
 )
-from reproduce.compare.method import Context, Recipe
+from reproduce.compare.method import Context, Recipe, data_kind
 from reproduce.compare.methods import NAMES, load_method
 from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
 from reproduce.compare.seeds import mark_ties, merge_seeds
@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <arch>_<data>_<effort>.csv there and regenerate its README.md (e.g. results/compare)",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--dali",
+        action="store_true",
+        help="the common QAT fine-tunes (HAWQ-V3's own included) and OMPQ's QAT read the ImageFolder --data through "
+        "NVIDIA DALI (pip install -e '.[dali]'; GPU decoding with --device cuda; its own data order, the whole "
+        "training set even with --quick)",
+    )
     p.add_argument(
         "--nproc-per-node",
         type=int,
@@ -406,6 +413,13 @@ def check_args(args: argparse.Namespace, num_classes: int) -> None:
     check_at_least("--wd", args.wd, 0)
     check_at_least("--image-size", args.image_size, 8)
     check_output_dir("--out", args.out)
+    if args.dali:
+        from common.data.dali import dali_available
+
+        if data_kind(args.data) != "folder":
+            raise UsageError(f"--dali reads an ImageFolder root, not --data {args.data}")
+        if not dali_available():
+            raise UsageError("--dali needs NVIDIA DALI: pip install -e '.[dali]' (nvidia-dali-cuda120)")
     if args.results_dir is not None:
         check_output_dir("--results-dir", args.results_dir)
     if args.float_checkpoint is not None:
@@ -435,6 +449,7 @@ def _run_seed(
         "quick": args.quick, "effort": args.effort, "amp": args.amp, "device": args.device, "arch": args.arch, "data": args.data,
         "image_size": args.image_size,
         **({"compile": True} if args.compile else {}),  # absent when off: earlier runs' steps still resume
+        **({"dali": True} if args.dali else {}),
     }  # fmt: skip
     train_key = {**key, "recipe": asdict(ctx.recipe), "common_acts": args.common_acts}
     if no_common is None:
@@ -480,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.arch, args.data, args.image_size, num_classes, checkpoint, budget, layers, budget.limits(layers),
         Recipe(args.epochs, args.batch_size, args.lr, args.wd, args.seed), args.seed, args.device, args.quick,
         args.common_acts, "smoke" if args.quick else args.effort, args.nproc_per_node, args.workers, args.amp,
-        tuple(shlex.split(args.torchrun_args)), args.compile,
+        tuple(shlex.split(args.torchrun_args)), args.compile, args.dali,
     )  # fmt: skip
     float_acc = _float_model(args, ctx)
     limits = ctx.limits

@@ -11,6 +11,7 @@ import pytest
 from bad_input import nothing_in, run_bad
 from fake_data import fake_cifar10, fake_image_folder
 
+from common.data.dali import dali_available
 from reproduce.compare import run as compare
 
 BAD = [
@@ -270,3 +271,21 @@ def test_float_model_trains_on_torchrun(tmp_path: Path) -> None:
         assert checkpoint.is_file()
     assert 10 < accs[1] < 100
     assert accs[2] == pytest.approx(accs[1], abs=1.0)
+
+
+@pytest.mark.skipif(not dali_available(), reason="NVIDIA DALI is not installed")
+def test_ompq_row_reads_through_dali(tmp_path: Path) -> None:
+    """--dali on an ImageFolder: OMPQ's QAT reads through DALI (on the CPU here), over the whole training set."""
+    data = fake_image_folder(tmp_path / "data", classes=3, train=4, val=2)
+    argv = ["--quick", "--arch", "resnet18", "--image-size", "32", "--data", str(data), "--methods", "ompq"]
+    result = compare.main([*argv, "--no-common-qat", "--dali", "--out", str(tmp_path / "out")])
+    ompq = result["rows"][-1]
+    assert not ompq.get("failed"), ompq["notes"]
+    settings = json.loads((tmp_path / "out" / "ompq" / "finetune" / "args.json").read_text())
+    assert settings["dali"] is True and settings["data_percentage"] == 1
+    assert 0 <= ompq["acc_own"] <= 100
+
+
+def test_dali_needs_an_image_folder(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    line = run_bad(compare.main, ["--quick", "--dali", "--out", str(tmp_path / "out")], capsys)
+    assert "--dali reads an ImageFolder root, not --data digits" in line

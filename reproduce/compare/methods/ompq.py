@@ -212,7 +212,9 @@ class OmpqMethod(Method):
             "--bit_config", str(bitconfig), "--act_range_momentum=0.99", "--fix_BN", "-j", str(loader_workers(ctx)),
             "--device", ctx.device, "--save_path", f"{out}{os.sep}", "-p", "1000",
         ]  # fmt: skip
-        if ctx.quick:
+        if ctx.dali:
+            argv += ["--dali"]  # the whole training set: DALI's reader takes no subset
+        elif ctx.quick:
             argv += ["--data_percentage", "0.05"]
         argv += amp_flags(ctx)
         if distributed(ctx):  # -b is the global batch; BN statistics and activation ranges over all ranks
