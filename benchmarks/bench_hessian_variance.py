@@ -76,11 +76,10 @@ def main() -> None:
     model = build_model("tiny_resnet", num_classes=10)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     accuracy = _train(model, xs, ys, args.epochs, args.lr, args.seed)
-    states = {
-        f"trained ({args.epochs} epochs, train top-1 {100 * accuracy:.1f} %)": model.state_dict(),
-        "init": initial,
-    }
-    states = {k: {n: v.clone() for n, v in s.items()} for k, s in states.items()}
+    trained = {
+        k: v.clone() for k, v in model.state_dict().items()
+    }  # load_state_dict below overwrites the live one
+    states = {f"trained ({args.epochs} epochs, train top-1 {100 * accuracy:.1f} %)": trained, "init": initial}
     print(
         f"tiny_resnet on digits at {args.image_size} px, {args.probes} probes, tol 0, {args.threads} thread(s)\n"
     )

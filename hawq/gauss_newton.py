@@ -47,7 +47,7 @@ import torch.distributed
 from torch import nn
 
 from common.runtime import UsageError, all_reduce_sum
-from common.runtime.ddp_sync import world_active
+from common.runtime.ddp_sync import sum_each_over_ranks, world_active
 
 __all__ = [
     "PIECEWISE_LINEAR",
@@ -153,15 +153,11 @@ class GaussNewtonProbes:
         self.model = model
         self.weights = dict(weights)
         self.inputs = [x.to(device) for x, _ in batches]
-        self.spread = world_active()
-        self.rank = torch.distributed.get_rank() if self.spread else 0
-        self.world = torch.distributed.get_world_size() if self.spread else 1
+        spread = world_active()
+        self.rank = torch.distributed.get_rank() if spread else 0
+        self.world = torch.distributed.get_world_size() if spread else 1
         local = torch.tensor([float(x.shape[0]) for x in self.inputs], dtype=torch.float64, device=device)
-        self.global_sizes = (
-            [int(m) for m in all_reduce_sum(local).tolist()]
-            if self.spread
-            else [int(m) for m in local.tolist()]
-        )
+        self.global_sizes = [int(m) for m in all_reduce_sum(local).tolist()]  # the local sizes in one process
         self.total = float(sum(self.global_sizes))
         self.keep = len(self.inputs) == 1 if retain_graphs is None else bool(retain_graphs)
         self._cached = [self.model(x) for x in self.inputs] if self.keep else None
@@ -183,7 +179,7 @@ class GaussNewtonProbes:
 
     def sample(self, names: Sequence[str], generator: torch.Generator) -> list[float]:
         """One probe: ``t_i`` for each layer of ``names`` (in that order)."""
-        sums = torch.zeros(len(names), dtype=torch.float64)
+        sums = torch.zeros(len(names), dtype=torch.float64, device=self.inputs[0].device)
         inputs = [self.weights[n] for n in names]
         for b, x in enumerate(self.inputs):
             logits = self._cached[b] if self._cached is not None else self.model(x)
@@ -191,10 +187,6 @@ class GaussNewtonProbes:
             grads = torch.autograd.grad(
                 logits, inputs, grad_outputs=output_factor(logits, signs), retain_graph=self.keep
             )
-            if self.spread:
-                flat = torch.cat([g.reshape(-1) for g in grads])
-                torch.distributed.all_reduce(flat)
-                grads = flat.split([g.numel() for g in grads])
-            squares = torch.stack([g.reshape(-1).dot(g.reshape(-1)) for g in grads])
-            sums += squares.double().cpu()
-        return (sums / self.total).tolist()
+            grads = sum_each_over_ranks(list(grads))  # the ranks' parts of g before the squares
+            sums += torch.stack([g.reshape(-1).dot(g.reshape(-1)) for g in grads]).double()
+        return (sums / self.total).tolist()  # one host sync per probe

@@ -144,7 +144,7 @@ from common.runtime import (
     set_threads,
     write_json_atomic,
 )
-from common.runtime.ddp_sync import world_active
+from common.runtime.ddp_sync import sum_each_over_ranks, world_active
 from common.runtime.runlog import add_logging_args
 from hawq.gauss_newton import GaussNewtonProbes, check_cross_entropy, check_piecewise_linear
 
@@ -351,17 +351,9 @@ class HessianOperator:
                         (grads[n] * vectors[n]).sum(), self.weights[n], retain_graph=True
                     )
                     out[n].add_(hv.detach(), alpha=w)
-        if self.spread:
-            out = self._sum_over_ranks(out)
+        if self.spread:  # one all-reduce per probe
+            out = dict(zip(out, sum_each_over_ranks(list(out.values())), strict=True))
         return out
-
-    @staticmethod
-    def _sum_over_ranks(parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Every tensor of ``parts`` summed over the ranks, by one all-reduce of their concatenation."""
-        flat = torch.cat([t.reshape(-1) for t in parts.values()])
-        torch.distributed.all_reduce(flat)  # in place: the concatenation is already a fresh buffer
-        sizes = [t.numel() for t in parts.values()]
-        return {n: chunk.view_as(t) for (n, t), chunk in zip(parts.items(), flat.split(sizes), strict=True)}
 
 
 class _Prepared:

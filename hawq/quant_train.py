@@ -42,7 +42,7 @@ from torch import nn
 from common.bitconfig import BitConfig, LayerBits, write_bitconfig
 from common.cost import evaluate_bitconfig
 from common.cost.convention import CostError
-from common.data import build_datasets, build_loaders, set_loader_epoch, share_weight
+from common.data import build_datasets, build_loaders, set_loader_epoch, share_weighted
 from common.models import build_model
 from common.models.weight_layouts import SOURCES, load_original
 from common.runtime import (
@@ -492,8 +492,9 @@ class Trainer:
             top1.update(acc1, images.size(0))
             top5.update(acc5, images.size(0))
             self.optimizer.zero_grad(set_to_none=True)
-            weight = share_weight(self.train_loader, i)  # != 1 only on an uneven DDP split's last step
-            (loss * weight if weight != 1.0 else loss).backward()
+            share_weighted(
+                loss, self.train_loader, i
+            ).backward()  # weighted on an uneven DDP split's last step
             self.optimizer.step()
             if i % args.print_freq == 0:
                 self.guard.check()  # the log line below syncs anyway

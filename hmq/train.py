@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from common.data import global_batch_size, share_weight
+from common.data import global_batch_size, share_weighted
 from common.runtime import (
     AverageMeter,
     LossGuard,
@@ -247,8 +247,9 @@ def train_epoch(
                 late = list(zip(mats, torch.autograd.grad(scaler.scale(penalty), mats), strict=True))
             else:
                 loss = loss + penalty
-        weight = share_weight(loader, i)  # != 1 only on an uneven DDP split's last step
-        scaler.scale(loss * weight if weight != 1.0 else loss).backward()
+        scaler.scale(
+            share_weighted(loss, loader, i)
+        ).backward()  # weighted on an uneven DDP split's last step
         for param, grad in late:
             param.grad = grad if param.grad is None else param.grad + grad
         if late:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
-from common.data import share_weight
+from common.data import share_weighted
 from common.runtime import AverageMeter, LossGuard, autocast_context, progress
 
 
@@ -58,8 +58,7 @@ def train_epoch(
         loss = F.cross_entropy(logits.float(), labels)
         guard.observe(loss, epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
-        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step
-        (loss * weight if weight != 1.0 else loss).backward()
+        share_weighted(loss, loader, step).backward()  # weighted on an uneven DDP split's last step
         if clip is not None:
             nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()

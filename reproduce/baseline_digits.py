@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.data import build_datasets, build_loaders, set_loader_epoch, share_weight
+from common.data import build_datasets, build_loaders, set_loader_epoch, share_weighted
 from common.models import build_model
 from common.runtime import (
     AverageMeter,
@@ -226,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             with autocast_context(device, args.amp != "none", args.amp):
                 loss = criterion(model(images).float(), target)
             optimizer.zero_grad(set_to_none=True)
-            weight = share_weight(train_loader, step)  # != 1 only on an uneven DDP split's last step
-            (loss * weight if weight != 1.0 else loss).backward()
+            share_weighted(loss, train_loader, step).backward()  # weighted on an uneven DDP split's last step
             optimizer.step()
             scheduler.step()
             loss_m.update(loss.detach(), images.size(0))

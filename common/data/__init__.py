@@ -10,6 +10,7 @@ Public API::
     subset_by_fraction(dataset, fraction, seed=0) -> Subset
     EpochSampler, SeededSamples: the train order and augmentation as functions of (seed, epoch)
     share_weight(train_loader, step) -> W·n_r/n, the loss factor of an uneven DDP split's last step
+    share_weighted(loss, train_loader, step) -> loss times that factor, to call backward() on
     imagenet100_classes(src_root, n_classes=100) -> list[str]
     build_imagenet100(src_root, dst_root, n_classes=100) -> list[str]
     DigitsDataset, SyntheticDataset, CIFAR10Pickles, DataError
@@ -25,6 +26,7 @@ from .build import (
     global_batch_size,
     set_loader_epoch,
     share_weight,
+    share_weighted,
 )
 from .embedded import (
     DIGITS_CLASSES,
@@ -113,6 +115,7 @@ __all__ = [
     "render_digit",
     "set_loader_epoch",
     "share_weight",
+    "share_weighted",
     "split_dir",
     "subset_by_fraction",
 ]

@@ -277,6 +277,13 @@ def share_weight(loader: Any, step: int) -> float:
     return sampler.share_weight(step) if isinstance(sampler, (EpochSampler, BatchShareSampler)) else 1.0
 
 
+def share_weighted(loss: torch.Tensor, loader: Any, step: int) -> torch.Tensor:
+    """``loss`` times :func:`share_weight` ``(loader, step)``: the tensor to call ``backward()`` on (``loss``
+    itself wherever the weight is 1.0, i.e. everywhere but the last step of an uneven DDP split)."""
+    weight = share_weight(loader, step)
+    return loss if weight == 1.0 else loss * weight
+
+
 def global_batch_size(loader: Any, step: int) -> int | None:
     """How many images all ranks hold together at batch ``step`` of ``loader``, where that is not ``W`` times
     this rank's batch (the last step of an uneven DDP split); None otherwise and for other loaders."""

@@ -35,7 +35,7 @@ from common.runtime import UsageError
 
 from .transforms import PRESETS
 
-__all__ = ["DaliLoader", "build_dali_loaders", "dali_available"]
+__all__ = ["DaliLoader", "build_dali_loaders", "dali_available", "require_dali"]
 
 
 def dali_available() -> bool:
@@ -46,6 +46,12 @@ def dali_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def require_dali() -> None:
+    """A one-line :class:`UsageError` unless DALI is installed."""
+    if not dali_available():
+        raise UsageError("--dali needs NVIDIA DALI: pip install -e '.[dali]' (nvidia-dali-cuda120)")
 
 
 class _Sized:
@@ -93,7 +99,6 @@ class DaliLoader:
         self.classes, count = _image_files(folder)
         shards = world if train else 1
         shard = rank if train else 0
-        self.batch_size = batch_size
         self.dataset = _Sized(count, self.classes)
         self._steps = math.ceil(math.ceil(count / shards) / batch_size)
         gpu = device.type == "cuda"
@@ -135,7 +140,6 @@ class DaliLoader:
         self._iterator = DALIGenericIterator(
             [pipe], ["images", "labels"], reader_name="reader", last_batch_policy=policy, auto_reset=True
         )
-
         self._skip = 0
 
     def __len__(self) -> int:
@@ -172,8 +176,7 @@ def build_dali_loaders(
 
     :class:`UsageError` (one line) when DALI is not installed or ``root`` has no such folders.
     """
-    if not dali_available():
-        raise UsageError("--dali needs NVIDIA DALI: pip install -e '.[dali]' (nvidia-dali-cuda120)")
+    require_dali()
     root = Path(root)
     for split in ("train", "val"):
         if not (root / split).is_dir():

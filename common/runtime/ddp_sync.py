@@ -32,6 +32,7 @@ __all__ = [
     "check_ranks_agree",
     "global_moments",
     "local_batch_statistics",
+    "sum_each_over_ranks",
     "sum_over_ranks",
     "world_active",
 ]
@@ -61,6 +62,17 @@ class _SumOverRanks(torch.autograd.Function):
 def sum_over_ranks(tensor: Tensor) -> Tensor:
     """Differentiable sum of ``tensor`` over all ranks (``tensor`` itself when not distributed)."""
     return _SumOverRanks.apply(tensor) if world_active() else tensor
+
+
+def sum_each_over_ranks(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """Every tensor of ``tensors`` summed over the ranks, by one all-reduce of their concatenation (new tensors,
+    views of one buffer; the inputs themselves when not distributed)."""
+    if not world_active() or not tensors:
+        return list(tensors)
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    chunks = flat.split([t.numel() for t in tensors])
+    return [c.view_as(t) for c, t in zip(chunks, tensors, strict=True)]
 
 
 def global_moments(x: Tensor, dims: Sequence[int], float64: bool = True) -> tuple[Tensor, Tensor, int]:
@@ -239,12 +251,6 @@ def average_gradients(params: Sequence[Tensor]) -> None:
     if not world_active():  # checked first: one process calls this every step
         return
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= dist.get_world_size()
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    world = dist.get_world_size()
+    for g, total in zip(grads, sum_each_over_ranks(grads), strict=True):
+        torch.div(total, world, out=g)

@@ -414,12 +414,11 @@ def check_args(args: argparse.Namespace, num_classes: int) -> None:
     check_at_least("--image-size", args.image_size, 8)
     check_output_dir("--out", args.out)
     if args.dali:
-        from common.data.dali import dali_available
+        from common.data.dali import require_dali
 
         if data_kind(args.data) != "folder":
             raise UsageError(f"--dali reads an ImageFolder root, not --data {args.data}")
-        if not dali_available():
-            raise UsageError("--dali needs NVIDIA DALI: pip install -e '.[dali]' (nvidia-dali-cuda120)")
+        require_dali()
     if args.results_dir is not None:
         check_output_dir("--results-dir", args.results_dir)
     if args.float_checkpoint is not None:

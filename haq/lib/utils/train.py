@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from common.data import share_weight
+from common.data import share_weighted
 from common.runtime import AverageMeter, LossGuard, accuracy, get_world_size, progress
 
 
@@ -45,9 +45,8 @@ def train_epoch(
         out = model(inputs)
         loss = criterion(out, targets)
         guard.observe(loss, epoch=epoch, step=step)
-        weight = share_weight(loader, step)  # != 1 only on an uneven DDP split's last step
         optimizer.zero_grad(set_to_none=True)
-        (loss * weight if weight != 1.0 else loss).backward()
+        share_weighted(loss, loader, step).backward()  # weighted on an uneven DDP split's last step
         optimizer.step()
         if after_step is not None:
             after_step()
