@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from bad_input import run_bad
 
 from common.bitconfig import uniform_bitconfig, write_bitconfig
 from common.cost.cli import main
+from common.runtime import run_main
 
 
 def test_table_output(capsys) -> None:
@@ -60,33 +62,40 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (("resnet19", "--bits", "4/4"), "unknown model 'resnet19'"),
-        (("resnet18", "--bits", "4/4", "--convention", "nope"), "unknown cost convention 'nope'"),
-        (("resnet18", "--bits", "40/4"), "1..32"),
-        (("resnet18", "--bits", "4/4", "--convention", "haq_latency"), "mobilenet_v2"),
-        (("resnet18",), "--bits"),
-        (("--bit-config", "/nonexistent.json"), "/nonexistent.json"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(args, needle) -> None:
+BAD = [
+    (("resnet19", "--bits", "4/4"), "unknown model 'resnet19'"),
+    (("resnet18", "--bits", "4/4", "--convention", "nope"), "unknown cost convention 'nope'"),
+    (("resnet18", "--bits", "40/4"), "1..32"),
+    (("resnet18", "--bits", "4/4", "--convention", "haq_latency"), "mobilenet_v2"),
+    (("resnet18",), "--bits"),
+    (("--bit-config", "/nonexistent.json"), "/nonexistent.json"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD)
+def test_bad_input_exits_2_with_one_line(args, needle, capsys) -> None:
+    """In this process through ``run_main``, the wrapper ``python -m common.cost`` calls (``__main__.py``)."""
+    assert needle in run_bad(main, args, capsys)
+
+
+def test_bad_input_from_the_command_line_is_one_line() -> None:
+    """The same through ``python -m common.cost`` in a new process: exit 2, one stderr line, no traceback."""
+    args, needle = BAD[0]
     result = run_cli(*args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and needle in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_bit_config_with_unknown_layer_names_it(tmp_path) -> None:
+def test_bit_config_with_unknown_layer_names_it(tmp_path, capsys) -> None:
     cfg = uniform_bitconfig("resnet18", 4, 4).to_dict()
     cfg["layers"]["layer9.0.conv1"] = {"w": 4, "a": 4}
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(cfg))
-    result = run_cli("--bit-config", str(path), "--convention", "hawq")
-    assert result.returncode == 2 and "layer9.0.conv1" in result.stderr and result.stderr.count("\n") == 1
+    assert "layer9.0.conv1" in run_bad(main, ["--bit-config", str(path), "--convention", "hawq"], capsys)
 
 
-def test_bad_bits_syntax_is_a_usage_error() -> None:
-    result = run_cli("resnet18", "--bits", "four")
-    assert result.returncode == 2 and "--bits" in result.stderr
+def test_bad_bits_syntax_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        run_main(main, ["resnet18", "--bits", "four"])
+    assert stop.value.code == 2 and "--bits" in capsys.readouterr().err
