@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("hawq", "haq", "hmq", "ompq", "proqha")
 #: Far above chance (10 % on ten classes); every quick start also checks its own MIN_ACC (default 50).
 FLOOR = 50.0
-BASE_EPOCHS = "5"
+BASE_EPOCHS = "3"
 
 
 def quickstart_block(readme: Path) -> list[str]:

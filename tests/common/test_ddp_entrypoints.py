@@ -425,6 +425,10 @@ def test_two_processes_equal_one_process(runs, entry: str) -> None:
     assert set(got) == set(want)
     worst, where = max_relative_difference(got, want)
     assert worst <= RTOL, f"{entry}: {where} differs by {worst:.2e} (relative)"
+    if entry == "hawq":  # rank 0 alone wrote the bare model's state and the integer checkpoint
+        assert not any(k.startswith("module.") for k in got)
+        assert load_checkpoint(root / ddp_file)["epoch"] == 1
+        assert (root / "hawq_ddp" / "quantized_checkpoint.pth.tar").is_file()
 
 
 @pytest.mark.slow

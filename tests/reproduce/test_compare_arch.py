@@ -191,23 +191,27 @@ def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
     assert "## tiny_resnet_digits_smoke" in readme and f"{table['HAWQ-V3']['top1_own']} ± " in readme
 
 
-def _one_and_two_processes(tmp_path: Path, method: str) -> tuple[dict, dict]:
-    """``method``'s quick row in this process (``one/``), then with --nproc-per-node 2 from the same float
-    checkpoint (``two/``); both must have run."""
-    argv = ["--quick", "--methods", method, "--no-common-qat"]
-    run = compare.main([*argv, "--out", str(tmp_path / "one")])
-    one = run["rows"][-1]
+@pytest.fixture(scope="module")
+def one_and_two_processes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    """HAWQ-V3's and HAQ's quick rows in this process (``one/``), then with --nproc-per-node 2 from the same float
+    checkpoint (``two/``); every row must have run. Returns the root and the rows by label."""
+    root = tmp_path_factory.mktemp("procs")
+    argv = ["--quick", "--methods", "hawq,haq", "--no-common-qat"]
+    run = compare.main([*argv, "--out", str(root / "one")])
     argv += ["--float-checkpoint", str(run["float_checkpoint"]), "--nproc-per-node", "2"]
-    two = compare.main([*argv, "--out", str(tmp_path / "two")])["rows"][-1]
-    assert not one.get("failed") and not two.get("failed"), (one["notes"], two["notes"])
-    return one, two
+    two = compare.main([*argv, "--out", str(root / "two")])
+    rows = [{r["label"]: r for r in result["rows"]} for result in (run, two)]
+    for row in (*rows[0].values(), *rows[1].values()):
+        assert not row.get("failed"), row["notes"]
+    return root, rows[0], rows[1]
 
 
-def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
+def test_torchrun_two_processes_match_one(one_and_two_processes: tuple[Path, dict, dict]) -> None:
     """HAWQ-V3's whole row in this process and with --nproc-per-node 2 (its Hessian pass and its fine-tune under
     torchrun, 2 gloo processes, from the same float checkpoint): the same bits and the same top-1 within 2 images."""
-    one, two = _one_and_two_processes(tmp_path, "hawq")
-    assert two["search_procs"] == 2 and (tmp_path / "two" / "hawq" / "finetune" / "final.json").is_file()
+    root, ones, twos = one_and_two_processes
+    one, two = ones["HAWQ-V3"], twos["HAWQ-V3"]
+    assert two["search_procs"] == 2 and (root / "two" / "hawq" / "finetune" / "final.json").is_file()
     # the traces differ by the order of the sums over the two halves of the Hessian batch (5.2e-7 relative, measured)
     assert two["bits"] == one["bits"]
     # The quick subset is 80 training images (--data-percentage 0.056 of 1438), which split evenly over 2 processes:
@@ -219,27 +223,26 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     assert compare.common_qat_unsupported("tiny_resnet") is None
 
 
-def test_haq_search_and_finetune_on_torchrun_match_one_process(tmp_path: Path) -> None:
+def test_haq_search_and_finetune_on_torchrun_match_one_process(
+    one_and_two_processes: tuple[Path, dict, dict],
+) -> None:
     """HAQ's whole row under --nproc-per-node 2: its DDPG search (each episode's fine-tune and accuracy split over 2
     gloo processes, --sync-bn) and its own fine-tune run under torchrun; the search gives the one-process row's
     rewards in every episode and the same bits. The fine-tune's top-1 is not compared: its 23 steps at 32 px are
     chaotic in float32 (34.82 % vs 35.93 % in one CI run, 34.26 % vs 34.54 % in another, measured), and
     haq.finetune's DDP equality is tested where it is well conditioned (tests/common/test_ddp_entrypoints.py)."""
-    one, two = _one_and_two_processes(tmp_path, "haq")
+    root, ones, twos = one_and_two_processes
+    one, two = ones["HAQ"], twos["HAQ"]
     assert two["search_procs"] == 2 and one["search_procs"] == 1
     episodes = [
-        list(
-            csv.DictReader((tmp_path / run / "haq" / "search" / "qtiny_resnet_digits" / "epochs.csv").open())
-        )
+        list(csv.DictReader((root / run / "haq" / "search" / "qtiny_resnet_digits" / "epochs.csv").open()))
         for run in ("one", "two")
     ]
     assert [(r["strategy"], r["reward"]) for r in episodes[1]] == [
         (r["strategy"], r["reward"]) for r in episodes[0]
     ]
     assert two["bits"] == one["bits"]
-    assert (tmp_path / "two" / "haq" / "finetune" / "checkpoint.pth.tar").is_file() and 0 < two[
-        "acc_own"
-    ] < 100
+    assert (root / "two" / "haq" / "finetune" / "checkpoint.pth.tar").is_file() and 0 < two["acc_own"] < 100
 
 
 def test_float_model_trains_on_torchrun(tmp_path: Path) -> None:
