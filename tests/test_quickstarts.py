@@ -6,9 +6,9 @@ test runs it at (environment variables of the script, documented in the same blo
 temporary one, and every script reads the float baseline trained once per module here (``BASELINE``), through
 ``python -m reproduce.baseline_digits --reuse`` exactly as a user's second quick start does.
 
-Cost (2026-12-04, the shared 2-core machine under load 5-9, one thread): the baseline and the HAWQ, OMPQ and
-ProQHA quick starts took 138 s CPU (user + sys) together, HAQ and HMQ (with a second baseline) 70 s; that
-is more than the ~90 s asked for these tests, so the quick-start runs are marked ``slow``.
+Cost: the 3-epoch baseline and the five quick starts at their test settings took 234 s wall on the idle 2-core
+AMD EPYC (2026-12-05, one thread each: baseline 20 s, HAWQ-V3 64 s, HAQ 26 s, HMQ 43 s, OMPQ 50 s, ProQHA 27 s),
+so the quick-start runs are marked ``slow``.
 """
 
 from __future__ import annotations
