@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -194,10 +195,14 @@ def test_two_seeds_give_mean_and_std(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def one_and_two_processes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     """HAWQ-V3's and HAQ's quick rows in this process (``one/``), then with --nproc-per-node 2 from the same float
-    checkpoint (``two/``); every row must have run. Returns the root and the rows by label."""
+    checkpoint (``two/``); every row must have run. The uniform rows' finished steps are copied into ``two/``, where
+    their keys match (the same float model and recipe) and they are read back, so that only the two methods' steps
+    run under torchrun. Returns the root and the rows by label."""
     root = tmp_path_factory.mktemp("procs")
     argv = ["--quick", "--methods", "hawq,haq", "--no-common-qat"]
     run = compare.main([*argv, "--out", str(root / "one")])
+    for uniform in ("uniform_w8a8", "uniform_w4a4"):
+        shutil.copytree(root / "one" / uniform, root / "two" / uniform)
     argv += ["--float-checkpoint", str(run["float_checkpoint"]), "--nproc-per-node", "2"]
     two = compare.main([*argv, "--out", str(root / "two")])
     rows = [{r["label"]: r for r in result["rows"]} for result in (run, two)]
