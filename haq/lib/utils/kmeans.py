@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import nn
 
 FREE_HIGH_BIT_CENTROIDS = 2**6
@@ -62,6 +61,9 @@ def kmeans_cluster(
     k = min(int(n_clusters), flat.shape[0])
     if isinstance(init, np.ndarray):
         init = np.asarray(init, dtype=flat.dtype).reshape(-1, 1)[:k]
+    # imported here: scikit-learn costs 1.5 s at start-up, and linear-quantization runs never cluster
+    from sklearn.cluster import KMeans
+
     km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, tol=tol, random_state=random_state)
     km.fit(flat)
     centroids = km.cluster_centers_.reshape(-1).astype(np.float32)
