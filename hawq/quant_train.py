@@ -298,10 +298,9 @@ def build_data(
     size = args.image_size or ((75 if inception else 32) if digits else (299 if inception else 224))
     preset = "digits" if digits else ("inception" if inception else "imagenet")
     if getattr(args, "dali", False):
-        from common.data.dali import build_dali_loaders
+        from common.data.dali import build_dali_loaders, check_dali_data
 
-        if digits or str(args.data).startswith("cifar10:"):
-            raise UsageError(f"--dali reads an ImageFolder root, not --data {args.data}")
+        check_dali_data(args.data)
         if args.data_percentage != 1:
             raise UsageError("--dali reads the whole training set; --data-percentage must be 1")
         per_rank = max(1, int(args.batch_size / world))
@@ -492,9 +491,8 @@ class Trainer:
             top1.update(acc1, images.size(0))
             top5.update(acc5, images.size(0))
             self.optimizer.zero_grad(set_to_none=True)
-            share_weighted(
-                loss, self.train_loader, i
-            ).backward()  # weighted on an uneven DDP split's last step
+            # weighted on an uneven DDP split's last step
+            share_weighted(loss, self.train_loader, i).backward()
             self.optimizer.step()
             if i % args.print_freq == 0:
                 self.guard.check()  # the log line below syncs anyway

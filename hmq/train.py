@@ -247,9 +247,8 @@ def train_epoch(
                 late = list(zip(mats, torch.autograd.grad(scaler.scale(penalty), mats), strict=True))
             else:
                 loss = loss + penalty
-        scaler.scale(
-            share_weighted(loss, loader, i)
-        ).backward()  # weighted on an uneven DDP split's last step
+        # weighted on an uneven DDP split's last step
+        scaler.scale(share_weighted(loss, loader, i)).backward()
         for param, grad in late:
             param.grad = grad if param.grad is None else param.grad + grad
         if late:

@@ -298,9 +298,7 @@ def set_loader_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> N
     a DistributedSampler (``skip_batches`` must then be 0) and a loader with its own ``set_epoch(epoch,
     skip_batches)`` (:class:`common.data.dali.DaliLoader`); a no-op for other samplers.
     """
-    from .dali import DaliLoader
-
-    if isinstance(loader, DaliLoader):
+    if callable(getattr(loader, "set_epoch", None)):
         loader.set_epoch(epoch, skip_batches)
         return
     sampler = getattr(loader, "sampler", None)

@@ -35,7 +35,7 @@ from common.runtime import UsageError
 
 from .transforms import PRESETS
 
-__all__ = ["DaliLoader", "build_dali_loaders", "dali_available", "require_dali"]
+__all__ = ["DaliLoader", "build_dali_loaders", "check_dali_data", "dali_available", "require_dali"]
 
 
 def dali_available() -> bool:
@@ -52,6 +52,13 @@ def require_dali() -> None:
     """A one-line :class:`UsageError` unless DALI is installed."""
     if not dali_available():
         raise UsageError("--dali needs NVIDIA DALI: pip install -e '.[dali]' (nvidia-dali-cuda120)")
+
+
+def check_dali_data(data: str) -> None:
+    """A one-line :class:`UsageError` when ``--data`` names no ImageFolder root (the embedded sets, CIFAR-10
+    pickles): DALI reads image files only."""
+    if str(data) in ("digits", "synthetic") or str(data).startswith("cifar10:"):
+        raise UsageError(f"--dali reads an ImageFolder root, not --data {data}")
 
 
 class _Sized:

@@ -61,7 +61,7 @@ from reproduce.compare.launch import (
     sync_bn_flags,
     world_size,
 )
-from reproduce.compare.method import Context, Recipe, data_kind
+from reproduce.compare.method import Context, Recipe
 from reproduce.compare.methods import NAMES, load_method
 from reproduce.compare.report import bit_chart, bits_string, pareto_plot, to_csv, to_markdown
 from reproduce.compare.seeds import mark_ties, merge_seeds
@@ -414,10 +414,9 @@ def check_args(args: argparse.Namespace, num_classes: int) -> None:
     check_at_least("--image-size", args.image_size, 8)
     check_output_dir("--out", args.out)
     if args.dali:
-        from common.data.dali import require_dali
+        from common.data.dali import check_dali_data, require_dali
 
-        if data_kind(args.data) != "folder":
-            raise UsageError(f"--dali reads an ImageFolder root, not --data {args.data}")
+        check_dali_data(args.data)
         require_dali()
     if args.results_dir is not None:
         check_output_dir("--results-dir", args.results_dir)
